@@ -1,0 +1,7 @@
+"""``python -m backbone_viz``: see :mod:`backbone_viz.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

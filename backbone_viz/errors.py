@@ -1,0 +1,35 @@
+"""The one exception family a user of backbone-viz can cause.
+
+Errors that come from what a user did (a broken image, a wrong checkpoint, no network) are
+:class:`BackboneVizError` subclasses. Each carries a short sentence a student understands (``message``)
+and a hint what to do next (``hint``); ``str(error)`` joins the two. Programming mistakes (a wrong type,
+an unknown keyword) stay ``TypeError``/``ValueError``.
+"""
+
+from __future__ import annotations
+
+
+class BackboneVizError(Exception):
+    """Base of every error a user can cause.
+
+    Args:
+        message: what went wrong, in one plain sentence.
+        hint: what to do about it, in one plain sentence (may be empty).
+    """
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} {hint}".strip())
+
+
+class ImageError(BackboneVizError):
+    """An image could not be used: unreadable, too large, too small or not an image at all."""
+
+
+class WeightsError(BackboneVizError):
+    """Weights could not be found, downloaded, verified or loaded into the backbone."""
+
+
+class HeadError(BackboneVizError):
+    """A head cannot do what was asked (its score does not split, or its examples are unusable)."""
