@@ -11,6 +11,16 @@ Example::
 from .analysis import AnalysisResult, Prediction, analyze, upsample
 from .backbones import Backbone, default_device, load_backbone
 from .errors import BackboneVizError, HeadError, ImageError, WeightsError
+from .heads import (
+    Contributions,
+    LinearHead,
+    LooPrediction,
+    PyramidLevel,
+    example_set,
+    feature_pyramid,
+    fit_head,
+    head_contributions,
+)
 from .images import load_image
 from .specs import BackboneSpec, LayerSpec, StageSpec, get_spec, list_backbones
 
@@ -19,15 +29,23 @@ __all__ = [
     "Backbone",
     "BackboneSpec",
     "BackboneVizError",
+    "Contributions",
     "HeadError",
     "ImageError",
     "LayerSpec",
+    "LinearHead",
+    "LooPrediction",
     "Prediction",
+    "PyramidLevel",
     "StageSpec",
     "WeightsError",
     "analyze",
     "default_device",
+    "example_set",
+    "feature_pyramid",
+    "fit_head",
     "get_spec",
+    "head_contributions",
     "list_backbones",
     "load_backbone",
     "load_image",

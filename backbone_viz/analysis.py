@@ -162,7 +162,7 @@ def analyze(
         grads = torch.autograd.grad(logits[0, index], acts)
     with torch.no_grad():
         cams = [
-            F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))[0] for g, a in zip(grads, acts)
+            F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))[0] for g, a in zip(grads, acts, strict=True)
         ]
     probs = _frozen(probabilities)
     predictions = tuple(
@@ -175,8 +175,8 @@ def analyze(
         predictions=predictions,
         target=Prediction(index, categories[index], float(probs[index])),
         layers=layers,
-        activations=MappingProxyType({lay.name: _frozen(a[0]) for lay, a in zip(layers, acts)}),
-        gradcam=MappingProxyType({lay.name: _frozen(c) for lay, c in zip(layers, cams)}),
+        activations=MappingProxyType({lay.name: _frozen(a[0]) for lay, a in zip(layers, acts, strict=True)}),
+        gradcam=MappingProxyType({lay.name: _frozen(c) for lay, c in zip(layers, cams, strict=True)}),
         input_image=crop,
         probabilities=probs,
         logits=_frozen(logits[0]),

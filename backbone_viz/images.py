@@ -94,6 +94,9 @@ _ALPHA_MODES: Final = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # How many leading bytes are enough to tell what a file is.
 _HEAD: Final = 4096
 
+# Printable ASCII and the whitespace that text files use.
+_TEXT_BYTES: Final = bytes(range(0x20, 0x7F)) + b"\t\n\r\f\v"
+
 _PIXEL_COUNT = re.compile(r"\((\d+) pixels\)")
 
 _ASK_FOR_A_PICTURE: Final = f"Upload a picture file: {', '.join(FORMAT_NAMES[:-1])} or {FORMAT_NAMES[-1]}."
@@ -329,13 +332,18 @@ def _as_text(head: bytes) -> str | None:
     """``head`` decoded if it reads as text (UTF-8, UTF-16 or mostly-ASCII), else None."""
     if head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE):
         return head.decode("utf-16", errors="replace")
-    text = head.decode("utf-8", errors="replace")
-    if "\x00" in text:
+    if b"\x00" in head:
         return None
-    # A few replacement characters are allowed: a multi-byte character cut at the end of ``head``,
-    # or accents in a Latin-1 text file. Random bytes give far more.
+    text = head.decode("utf-8", errors="replace")
+    # A few replacement characters are allowed: a multi-byte character cut at the end of ``head``.
     odd = sum(1 for ch in text if ch == "\ufffd" or not (ch.isprintable() or ch in "\t\n\r\f\v"))
-    return text if odd <= 0.05 * len(text) else None
+    if odd <= 0.05 * len(text):
+        return text
+    # Latin-1 or Windows-1252 text (accents are not UTF-8): no control bytes, mostly printable ASCII.
+    # Random bytes have about one control byte in eight and only 37 % printable ASCII.
+    controls = head.translate(None, _TEXT_BYTES + bytes(range(0x80, 0x100)))
+    ascii_share = 1 - len(head.translate(None, _TEXT_BYTES)) / len(head)
+    return head.decode("latin-1") if not controls and ascii_share >= 0.7 else None
 
 
 def _text_error(text: str) -> ImageError:
@@ -408,7 +416,11 @@ def _pixels_text(pixels: int) -> str:
 def _pillow_bomb_error(error: Exception, *, max_pixels: int) -> ImageError:
     # Pillow's message is the only place its pixel count is given: "Image size (N pixels) exceeds...".
     match = _PIXEL_COUNT.search(str(error))
-    claimed = f"claims to have {_pixels_text(int(match.group(1)))}" if match else "claims to have far too many pixels"
+    claimed = (
+        f"claims to have {_pixels_text(int(match.group(1)))}"
+        if match
+        else "claims to have far too many pixels"
+    )
     return ImageError(
         f"This picture {claimed}, more than the limit of {_pixels_text(max_pixels)}.",
         "Resize it in an image editor to a few thousand pixels on its longest side and try again.",

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from functools import cache
 
 import matplotlib
+import matplotlib.font_manager
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .analysis import AnalysisResult, upsample
 from .specs import LayerSpec
@@ -237,3 +238,69 @@ def _stages(result: AnalysisResult) -> list[tuple[int, LayerSpec]]:
     for layer in result.layers:
         last[layer.stage] = layer
     return sorted(last.items())
+
+
+def image_row(
+    images: Sequence[Image.Image | None],
+    *,
+    labels: Sequence[str] | None = None,
+    height: int = 160,
+    pad: int = 8,
+    font_size: int = 14,
+) -> Image.Image:
+    """Pictures side by side on white, each scaled to ``height``, with an optional label under each.
+
+    Used for the downloadable strips of the web app (one map per stage, a stage's activation beside its
+    Grad-CAM, backbones aligned by stride). A ``None`` entry leaves a blank square, so that rows of
+    different backbones can line up column by column.
+
+    Args:
+        images: RGB PIL images (maps from :func:`map_image`, overlays, the crop) or ``None``.
+        labels: one text per picture (may hold newlines), drawn centred below it; ``None`` for none.
+        height: height of every picture in pixels; widths keep each picture's aspect ratio. Smaller
+            pictures are enlarged with nearest-neighbour so that a map's cells stay visible.
+        pad: gap between pictures and around the row, in pixels.
+        font_size: label size in pixels.
+
+    Returns:
+        RGB PIL image.
+    """
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
+    tiles = []
+    for image in images:
+        if image is None:
+            tiles.append(None)
+            continue
+        width = max(1, round(image.width * height / image.height))
+        method = Image.Resampling.NEAREST if image.height < height else Image.Resampling.BILINEAR
+        tiles.append(image.convert("RGB").resize((width, height), method))
+    widths = [height if tile is None else tile.width for tile in tiles]
+    font = _font(font_size)
+    lines = max((len(text.splitlines()) for text in labels or ()), default=0)
+    text_height = lines * round(font_size * 1.25) + (pad if lines else 0)
+    canvas = Image.new("RGB", (sum(widths) + pad * (len(tiles) + 1), height + text_height + 2 * pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = pad
+    for i, (tile, width) in enumerate(zip(tiles, widths, strict=True)):
+        if tile is not None:
+            canvas.paste(tile, (x, pad))
+        if labels is not None and labels[i]:
+            draw.multiline_text(
+                (x + width / 2, height + 2 * pad), labels[i], fill="#111111", font=font, anchor="ma", align="center"
+            )
+        x += width + pad
+    return canvas
+
+
+@cache
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """DejaVu Sans (shipped with matplotlib: it has "×", "·" and "→") at ``size`` pixels.
+
+    Falls back to Pillow's built-in font, which lacks some of those characters.
+    """
+    try:
+        path = matplotlib.font_manager.findfont("DejaVu Sans", fallback_to_default=True)
+        return ImageFont.truetype(path, size)
+    except (OSError, ValueError):
+        return ImageFont.load_default(size=size)

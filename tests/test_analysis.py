@@ -169,7 +169,7 @@ def test_many_threads_on_one_model_match_serial(lite0: Backbone) -> None:
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         parallel = list(pool.map(run, jobs))
     assert len(jobs) >= 8
-    for s, p in zip(serial, parallel):
+    for s, p in zip(serial, parallel, strict=True):
         assert s.target == p.target and s.predictions == p.predictions
         for layer in s.layers:
             np.testing.assert_allclose(s.gradcam[layer.name], p.gradcam[layer.name], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,588 @@
+"""What heads do with a backbone's features: split a score, fit a new head, feed a detector's neck.
+
+Three views of the same idea, that the backbone builds features and heads reuse them:
+
+* :func:`head_contributions`: a head that is global average pooling + one linear layer scores a class as
+  a plain sum over the last stage's channels, ``sum_c weight[k, c] * pooled[c] + bias[k]``, so each
+  channel's share of the score can be shown next to its map.
+* :func:`fit_head`: transfer learning. The frozen backbone's pooled vectors of a few labelled photos
+  train a new linear head in seconds on a CPU; :func:`backbone_viz.analyze` accepts it as ``head=``.
+* :func:`feature_pyramid`: the maps at strides 8, 16 and 32 that a detector's feature pyramid network
+  reads from the same backbone.
+
+Nothing here changes the backbone: features come from one ``torch.no_grad()`` pass through its traced
+extractor, and the model's own head is only read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from .analysis import AnalysisResult, Prediction
+from .backbones import Backbone
+from .errors import HeadError
+from .graph import POOLED
+from .images import load_image
+from .samples import SAMPLES_DIR
+from .specs import LayerSpec
+
+__all__ = [
+    "Contributions",
+    "LinearHead",
+    "LooPrediction",
+    "PyramidLevel",
+    "example_set",
+    "feature_pyramid",
+    "fit_head",
+    "head_contributions",
+]
+
+#: Most classes a new head may have: more would need more photos than a student uploads in a lesson.
+MAX_CLASSES = 10
+#: Most photos per class: with augmentation each photo costs 5 forward passes on a shared CPU.
+MAX_IMAGES_PER_CLASS = 20
+#: Views made from each photo when augmenting: the photo, its mirror image and 3 random crops.
+RANDOM_CROPS = 3
+#: Images per forward pass while extracting features: bounds memory, since the extractor also returns
+#: every listed layer's activation (about 30 MB per image for ResNet-50).
+BATCH = 16
+
+# ---------------------------------------------------------------------------------------------------
+# Per-channel contributions of a class score
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Contributions:
+    """How one class score splits over the channels of the vector the head reads.
+
+    ``values.sum() + bias == logit`` (up to float32 rounding): the head is linear in the pooled vector.
+
+    Attributes:
+        target: the class whose score is split (the analysis's target).
+        values: (C,) float64, ``weights[c] * pooled[c]``: what channel c adds to the score.
+        bias: the head's bias for the target class.
+        logit: the target's score as the analysis computed it, ``res.logits[target.index]``.
+        pooled: (C,) the spatial mean of each channel of the last stage, as the head read it.
+        weights: (C,) the head's weight row for the target class.
+    """
+
+    target: Prediction
+    values: np.ndarray = field(repr=False)
+    bias: float
+    logit: float
+    pooled: np.ndarray = field(repr=False)
+    weights: np.ndarray = field(repr=False)
+
+    def top_up(self, k: int) -> np.ndarray:
+        """Channels that push the score up, largest contribution first.
+
+        Args:
+            k: how many channels at most.
+
+        Returns:
+            (<= k,) int array of channel indices whose contribution is positive; fewer than ``k`` when
+            fewer channels add to the score.
+        """
+        order = np.argsort(-self.values, kind="stable")
+        return order[self.values[order] > 0][: max(k, 0)]
+
+    def top_down(self, k: int) -> np.ndarray:
+        """Channels that pull the score down, most negative contribution first.
+
+        Args:
+            k: how many channels at most.
+
+        Returns:
+            (<= k,) int array of channel indices whose contribution is negative.
+        """
+        order = np.argsort(self.values, kind="stable")
+        return order[self.values[order] < 0][: max(k, 0)]
+
+
+def head_contributions(
+    bb: Backbone, res: AnalysisResult, *, head: LinearHead | None = None
+) -> Contributions:
+    """Splits the analysed class score into one contribution per channel of the last stage.
+
+    For a head that is global average pooling + one linear layer (ResNet, GoogLeNet, EfficientNet), the
+    score of class k is ``sum_c W[k, c] * pooled[c] + b[k]`` where ``pooled[c]`` is the mean of channel c
+    of the last stage's map, so each channel's share is exact, not an approximation.
+
+    Args:
+        bb: the backbone that made ``res``; its head is only read.
+        res: an analysis from :func:`backbone_viz.analyze`; its target class is split.
+        head: the :class:`LinearHead` the analysis used, when ``res.head`` is not ``"imagenet"``.
+
+    Returns:
+        :class:`Contributions` with (C,) arrays, C the length of ``res.pooled``.
+
+    Raises:
+        HeadError: the backbone's score does not split (VGG), the analysis was made with another
+            backbone or head than the ones given, or a custom head is missing.
+    """
+    spec = bb.spec
+    if not spec.head_splits:
+        raise HeadError(
+            f"{spec.title}'s class score is not a sum over its last stage's channels: its head is "
+            "three linear layers with ReLU between them, and the ReLUs mix the channels nonlinearly.",
+            "Use Grad-CAM to see which places drive the score instead.",
+        )
+    if res.backbone != spec.name or res.weights != bb.weights:
+        raise HeadError(
+            f"This analysis was made with {res.backbone} ({res.weights} weights), not with "
+            f"{spec.name} ({bb.weights} weights).",
+            "Analyse the image again with this backbone.",
+        )
+    t = res.target.index
+    if res.head == "imagenet":
+        if head is not None:
+            raise HeadError(
+                f"This analysis used the backbone's own head, not {head.name!r}.",
+                "Analyse the image again with head=... to split that head's scores.",
+            )
+        linear = bb.model.get_submodule(spec.head)
+        # Read-only: detach() shares storage without recording anything on the shared model.
+        row = linear.weight.detach()[t].to("cpu", torch.float64).numpy()
+        bias = float(linear.bias.detach()[t]) if linear.bias is not None else 0.0
+    else:
+        if head is None or head.name != res.head:
+            raise HeadError(
+                f"This analysis used the head {res.head!r}; its weights are needed to split the score.",
+                "Pass that head: head_contributions(backbone, result, head=new_head).",
+            )
+        if head.backbone != spec.name or head.weights != bb.weights:
+            raise HeadError(
+                f"The head {head.name!r} was fitted on {head.backbone} ({head.weights} weights), "
+                f"not on {spec.name} ({bb.weights} weights).",
+                f"Fit a new head on {spec.name}, or switch back to {head.backbone}.",
+            )
+        row = head.weight[t].to(torch.float64).numpy()
+        bias = float(head.bias[t])
+    pooled = np.asarray(res.pooled, dtype=np.float64)
+    if row.shape != pooled.shape:
+        raise HeadError(
+            f"The head reads {row.shape[0]} features but the analysis has {pooled.shape[0]}.",
+            "Analyse the image again with this backbone and head.",
+        )
+    return Contributions(
+        target=res.target,
+        values=_readonly(row * pooled),
+        bias=bias,
+        logit=float(res.logits[t]),
+        pooled=_readonly(pooled),
+        weights=_readonly(row),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# A new linear head, fitted on the frozen backbone's pooled vectors
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LooPrediction:
+    """What a head fitted without one photo (and without its augmented copies) said about that photo.
+
+    Attributes:
+        label: the photo's true class.
+        index: the photo's position within its class, as given to :func:`fit_head`.
+        predicted: the class the held-out head chose.
+        probability: that head's probability for ``predicted``.
+    """
+
+    label: str
+    index: int
+    predicted: str
+    probability: float
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted == self.label
+
+
+@dataclass(frozen=True, eq=False)
+class LinearHead:
+    """A linear classifier on a backbone's pooled vector; pass it to ``analyze(..., head=...)``.
+
+    Attributes:
+        name: display name, ``"new head: cat / coffee / vehicle"``.
+        categories: the K class labels, in the order they were given.
+        weight: (K, D) float32 CPU tensor, no grad.
+        bias: (K,) float32 CPU tensor, no grad.
+        backbone: spec name of the backbone whose features it reads (``"efficientnet_lite0"``).
+        weights: that backbone's weights (``"pretrained"``, ``"untrained"`` or a checkpoint path).
+        n_images: (K,) number of photos per class it was fitted on (before augmentation).
+        loo_accuracy: share of photos the head classified correctly when fitted without them.
+        loo_predictions: one :class:`LooPrediction` per photo, class by class in the order given.
+        fit_seconds: wall time of the whole fit: augmentation, feature extraction, leave-one-out fits
+            and the final fit.
+    """
+
+    name: str
+    categories: tuple[str, ...]
+    weight: torch.Tensor = field(repr=False)
+    bias: torch.Tensor = field(repr=False)
+    backbone: str
+    weights: str
+    n_images: tuple[int, ...]
+    loo_accuracy: float
+    loo_predictions: tuple[LooPrediction, ...] = field(repr=False)
+    fit_seconds: float
+
+    def logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Class scores of pooled vectors, differentiable with respect to ``pooled``.
+
+        Args:
+            pooled: (N, D) the backbone's pooled vectors, on any device.
+
+        Returns:
+            (N, K) ``pooled @ weight.T + bias``, on the device and in the dtype of ``pooled``.
+
+        Raises:
+            HeadError: ``pooled`` does not have the D features of the backbone the head was fitted on.
+        """
+        if pooled.ndim != 2 or pooled.shape[1] != self.weight.shape[1]:
+            raise HeadError(
+                f"The head {self.name!r} reads {self.weight.shape[1]} features from {self.backbone}, "
+                f"but got a vector of shape {tuple(pooled.shape)}.",
+                f"Fit a new head on this backbone, or switch back to {self.backbone}.",
+            )
+        weight = self.weight.to(device=pooled.device, dtype=pooled.dtype)
+        bias = self.bias.to(device=pooled.device, dtype=pooled.dtype)
+        return pooled @ weight.T + bias
+
+
+def fit_head(
+    bb: Backbone,
+    examples: Mapping[str, Sequence[Image.Image]],
+    *,
+    augment: bool = True,
+    seed: int = 0,
+) -> LinearHead:
+    """Fits a new linear head on the frozen backbone's pooled vectors of a few labelled photos.
+
+    Each photo goes through the backbone's own crop; with ``augment`` it also gives its mirror image and
+    ``RANDOM_CROPS`` random crops (scale 0.6-1.0 of the photo, random mirror, small brightness, contrast
+    and saturation changes), so 3 photos per class give 15 vectors. All views go through the backbone in
+    a few batched ``no_grad`` forward passes; only the head is learned.
+
+    The head is scikit-learn's multinomial logistic regression (L-BFGS) on standardised features: a
+    well-tested convex solver with a unique optimum, no learning rate or epoch count to tune, and it
+    converges in milliseconds on ~50 vectors. The standardisation is folded into the weights, so that
+    :meth:`LinearHead.logits` is one affine map of the raw pooled vector (and per-channel contributions
+    stay exact).
+
+    Leave-one-out accuracy is measured honestly: for each photo, a head is fitted without that photo
+    AND without its augmented copies (which would otherwise leak the answer) and asked about the photo.
+
+    Args:
+        bb: a loaded backbone; it is not modified.
+        examples: ``{label: photos}`` with 2 to ``MAX_CLASSES`` labels and 2 to ``MAX_IMAGES_PER_CLASS``
+            RGB photos each; labels are stripped of surrounding spaces.
+        augment: add mirrored, cropped and colour-jittered copies of each photo.
+        seed: seeds the random crops and colour changes; the same inputs and seed give the same head.
+
+    Returns:
+        A frozen :class:`LinearHead` with K = number of labels and D = length of the pooled vector.
+
+    Raises:
+        HeadError: fewer than 2 or more than ``MAX_CLASSES`` classes, an empty or repeated label, or a
+            class with fewer than 2 or more than ``MAX_IMAGES_PER_CLASS`` photos.
+        TypeError: a photo that is not a PIL image.
+    """
+    start = time.perf_counter()
+    labels, photos = _check_examples(examples)
+    crop = bb.preprocessing.crop
+    views: list[Image.Image] = []
+    groups: list[int] = []  # which photo each view comes from
+    originals: list[int] = []  # the view index of each photo itself
+    positions: list[tuple[int, int]] = []  # (class, index within class) of each photo
+    targets: list[int] = []
+    for k, class_photos in enumerate(photos):
+        for i, photo in enumerate(class_photos):
+            # One generator per photo: adding a photo does not change the others' augmentations.
+            rng = np.random.default_rng([seed, k, i])
+            photo_views = _views(bb, photo, crop, rng) if augment else [bb.crop(photo)]
+            originals.append(len(views))
+            positions.append((k, i))
+            views += photo_views
+            groups += [len(originals) - 1] * len(photo_views)
+            targets += [k] * len(photo_views)
+    x = _pooled_features(bb, views)
+    y = np.asarray(targets)
+    group = np.asarray(groups)
+
+    loo = []
+    for g, view in enumerate(originals):
+        keep = group != g
+        w, b = _fit_affine(x[keep], y[keep], len(labels), seed=seed)
+        probs = _softmax(x[view] @ w.T + b)
+        p = int(np.argmax(probs))
+        k, i = positions[g]
+        loo.append(LooPrediction(labels[k], i, labels[p], float(probs[p])))
+    w, b = _fit_affine(x, y, len(labels), seed=seed)
+    accuracy = sum(p.correct for p in loo) / len(loo)
+    return LinearHead(
+        name="new head: " + " / ".join(labels),
+        categories=tuple(labels),
+        weight=torch.from_numpy(w.astype(np.float32)),
+        bias=torch.from_numpy(b.astype(np.float32)),
+        backbone=bb.spec.name,
+        weights=bb.weights,
+        n_images=tuple(len(p) for p in photos),
+        loo_accuracy=float(accuracy),
+        loo_predictions=tuple(loo),
+        fit_seconds=time.perf_counter() - start,
+    )
+
+
+def _check_examples(examples: Mapping[str, Sequence[Image.Image]]) -> tuple[list[str], list[list[Image.Image]]]:
+    """Validates the labelled photos; returns stripped labels and the photos per label, in order."""
+    if not isinstance(examples, Mapping):
+        raise TypeError(f"examples must be a mapping of label -> photos, not {type(examples).__name__}")
+    labels: list[str] = []
+    photos: list[list[Image.Image]] = []
+    for raw, class_photos in examples.items():
+        if not isinstance(raw, str):
+            raise TypeError(f"labels must be str, not {type(raw).__name__}")
+        label = raw.strip()
+        if not label:
+            raise HeadError("One class has no name.", "Give every class a short name, such as 'cat'.")
+        # analyze() finds a target label case-insensitively, so 'Cat' and 'cat' would be one class.
+        if label.lower() in (seen.lower() for seen in labels):
+            raise HeadError(
+                f"Two classes are called {label!r}.", "Give each class its own name, or merge their photos."
+            )
+        class_photos = list(class_photos)
+        for photo in class_photos:
+            if not isinstance(photo, Image.Image):
+                raise TypeError(f"photos must be PIL images, not {type(photo).__name__}")
+        if len(class_photos) < 2:
+            raise HeadError(
+                f"The class {label!r} has {len(class_photos) or 'no'} photo{'s' if not class_photos else ''};"
+                " it needs at least 2.",
+                "Add photos: each one is left out in turn to test the head, so it must learn from the others.",
+            )
+        if len(class_photos) > MAX_IMAGES_PER_CLASS:
+            raise HeadError(
+                f"The class {label!r} has {len(class_photos)} photos; at most {MAX_IMAGES_PER_CLASS} are used.",
+                "Keep the most typical ones: a linear head learns from a handful.",
+            )
+        labels.append(label)
+        photos.append(class_photos)
+    if len(labels) < 2:
+        raise HeadError(
+            f"A head needs at least 2 classes to choose between; there {'is' if labels else 'are'} "
+            f"{len(labels) or 'none'}.",
+            "Add another class with a few photos.",
+        )
+    if len(labels) > MAX_CLASSES:
+        raise HeadError(
+            f"There are {len(labels)} classes; at most {MAX_CLASSES} can be fitted here.",
+            "Remove some classes, or merge similar ones.",
+        )
+    return labels, photos
+
+
+def _views(bb: Backbone, photo: Image.Image, size: int, rng: np.random.Generator) -> list[Image.Image]:
+    """The photo as the backbone crops it, its mirror image, and ``RANDOM_CROPS`` jittered random crops.
+
+    All views are ``size x size`` RGB images. The randomness comes only from ``rng`` (never torch's or
+    numpy's global generators, which other sessions share).
+    """
+    photo = photo.convert("RGB")
+    centre = bb.crop(photo)
+    views = [centre, TF.hflip(centre)]
+    interpolation = TF.InterpolationMode(bb.preprocessing.interpolation)
+    for _ in range(RANDOM_CROPS):
+        top, left, h, w = _random_box(photo.height, photo.width, rng)
+        view = TF.resized_crop(photo, top, left, h, w, [size, size], interpolation=interpolation, antialias=True)
+        if rng.random() < 0.5:
+            view = TF.hflip(view)
+        brightness, contrast, saturation = rng.uniform(0.85, 1.15, size=3)
+        view = TF.adjust_brightness(view, float(brightness))
+        view = TF.adjust_contrast(view, float(contrast))
+        views.append(TF.adjust_saturation(view, float(saturation)))
+    return views
+
+
+def _random_box(
+    height: int, width: int, rng: np.random.Generator, *, scale: tuple[float, float] = (0.6, 1.0)
+) -> tuple[int, int, int, int]:
+    """A random crop box ``(top, left, h, w)`` covering ``scale`` of the photo's area, aspect 3:4 to 4:3.
+
+    The same sampling as torchvision's ``RandomResizedCrop.get_params``, drawn from ``rng``.
+    """
+    area = height * width
+    log_ratio = (math.log(3 / 4), math.log(4 / 3))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        ratio = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * ratio))
+        h = round(math.sqrt(target / ratio))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    # A very long or tall photo: fall back to the largest centred square.
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side, side
+
+
+def _pooled_features(bb: Backbone, views: Sequence[Image.Image]) -> np.ndarray:
+    """(N, D) float64 pooled vectors of the views, ``BATCH`` images per forward pass, without grad."""
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(views), BATCH):
+            batch = torch.cat([bb.to_tensor(v) for v in views[start : start + BATCH]])
+            chunks.append(bb.extractor(batch)[POOLED].to("cpu", torch.float64))
+    return torch.cat(chunks).numpy()
+
+
+def _fit_affine(x: np.ndarray, y: np.ndarray, k: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fits standardisation + multinomial logistic regression; returns it as one affine map.
+
+    Args:
+        x: (N, D) pooled vectors.
+        y: (N,) class indices in ``range(k)``; every class must be present.
+        k: number of classes K.
+
+    Returns:
+        ``(weight (K, D), bias (K,))`` float64 with ``logits = x @ weight.T + bias``.
+    """
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(scaler.transform(x), y)
+    coef, intercept = model.coef_, model.intercept_
+    if coef.shape[0] == 1:
+        # Two classes: scikit-learn keeps one score s for class 1. Scores (-s/2, s/2) give the same
+        # softmax probabilities, sigmoid(s), with one weight row per class as LinearHead needs.
+        coef = np.concatenate([-coef / 2, coef / 2])
+        intercept = np.concatenate([-intercept / 2, intercept / 2])
+    # Fold z = (x - mean) / scale into the weights: W z + c = (W / scale) x + (c - W (mean / scale)).
+    weight = coef / scaler.scale_
+    bias = intercept - weight @ scaler.mean_
+    return weight, bias
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The ready-made example set
+# ---------------------------------------------------------------------------------------------------
+
+
+def example_set() -> dict[str, list[Image.Image]]:
+    """The ready-made example set of the transfer-learning page, from ``assets/samples``.
+
+    Three classes of 3 photos; what each holds (only 8 sample photos ship, one per subject):
+
+    * ``"cat"``: 3 different crops of the one cat photo (whole, left part, right part);
+    * ``"coffee"``: 3 different crops of the one espresso photo;
+    * ``"vehicle"``: the rocket and the motorcycle, two genuinely different photos, plus a crop of the
+      motorcycle.
+
+    So leave-one-out on ``cat`` and ``coffee`` tests recognising another crop of the same photo (easy);
+    only ``vehicle`` tests generalising from one photo to a different one.
+
+    Returns:
+        ``{label: [RGB PIL images]}`` in a fixed order.
+    """
+    cat, coffee = _sample("cat"), _sample("coffee")
+    rocket, motorcycle = _sample("rocket"), _sample("motorcycle")
+    return {
+        "cat": _crops(cat, [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.7, 1.0), (0.3, 0.05, 1.0, 1.0)]),
+        "coffee": _crops(coffee, [(0.0, 0.0, 1.0, 1.0), (0.1, 0.0, 0.8, 0.9), (0.2, 0.1, 1.0, 1.0)]),
+        "vehicle": [rocket, motorcycle, *_crops(motorcycle, [(0.15, 0.1, 0.85, 1.0)])],
+    }
+
+
+def _sample(name: str) -> Image.Image:
+    return load_image(SAMPLES_DIR / f"{name}.jpg")
+
+
+def _crops(photo: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[Image.Image]:
+    """Crops of ``photo`` at fractional ``(left, top, right, bottom)`` boxes."""
+    w, h = photo.size
+    return [photo.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))) for x0, y0, x1, y1 in boxes]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The maps a detector's neck reads
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PyramidLevel:
+    """One input of a feature pyramid network: the backbone's last map at one stride.
+
+    Attributes:
+        name: FPN's name for it, ``"C{log2(stride)}"``: ``"C3"`` for stride 8, ``"C5"`` for stride 32.
+        stride: input pixels per map pixel.
+        layer: the backbone layer it comes from (the last listed layer at that stride).
+        activation: (C, h, w) float32, that layer's output in the analysis.
+    """
+
+    name: str
+    stride: int
+    layer: LayerSpec
+    activation: np.ndarray = field(repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, h, w) of the map."""
+        c, h, w = self.activation.shape
+        return c, h, w
+
+
+def feature_pyramid(res: AnalysisResult, *, strides: Sequence[int] = (8, 16, 32)) -> list[PyramidLevel]:
+    """The maps a detector's feature pyramid network (FPN) takes from this backbone.
+
+    A detector reuses the classification backbone and reads one map per stride: the LAST layer at that
+    stride, whose features are the deepest at that resolution (C3, C4, C5 in FPN naming for strides 8,
+    16, 32). A stride with no listed layer is skipped: VGG's listed layers end at stride 16 (its stride-32
+    map exists only after the last max pool, which is not a listed layer), so it gives C3 and C4 only.
+
+    Args:
+        res: an analysis from :func:`backbone_viz.analyze`.
+        strides: powers of two, in the order the levels are returned.
+
+    Returns:
+        One :class:`PyramidLevel` per stride that the backbone has, in the order of ``strides``.
+
+    Raises:
+        ValueError: a stride that is not a power of two.
+    """
+    levels = []
+    for stride in strides:
+        if not isinstance(stride, (int, np.integer)) or stride < 1 or stride & (stride - 1):
+            raise ValueError(f"strides must be powers of two, got {stride!r}")
+        at_stride = [layer for layer in res.layers if layer.stride == stride]
+        if not at_stride:
+            continue
+        layer = at_stride[-1]
+        levels.append(
+            PyramidLevel(
+                name=f"C{int(stride).bit_length() - 1}",
+                stride=int(stride),
+                layer=layer,
+                activation=res.activations[layer.name],
+            )
+        )
+    return levels
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
