@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from backbone_viz import weights
-from backbone_viz.errors import WeightsError
+from . import weights
+from .errors import WeightsError
 
 __all__ = ["add_weights_parser", "backbone_names", "cmd_fetch", "cmd_import", "cmd_list", "main"]
 

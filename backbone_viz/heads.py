@@ -216,7 +216,7 @@ class LinearHead:
     """A linear classifier on a backbone's pooled vector; pass it to ``analyze(..., head=...)``.
 
     Attributes:
-        name: display name, ``"new head: cat / coffee / vehicle"``.
+        name: display name, ``"new head: cat / coffee / person"``.
         categories: the K class labels, in the order they were given.
         weight: (K, D) float32 CPU tensor, no grad.
         bias: (K,) float32 CPU tensor, no grad.
@@ -484,27 +484,25 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def example_set() -> dict[str, list[Image.Image]]:
-    """The ready-made example set of the transfer-learning page, from ``assets/samples``.
+    """The ready-made example set of the transfer-learning page, made from ``assets/samples``.
 
-    Three classes of 3 photos; what each holds (only 8 sample photos ship, one per subject):
+    Three classes; only 7 sample photos ship, one per subject, so two classes are crops of one photo:
 
-    * ``"cat"``: 3 different crops of the one cat photo (whole, left part, right part);
+    * ``"cat"``: 3 different crops of the one cat photo (whole, left 70 %, right 70 %);
     * ``"coffee"``: 3 different crops of the one espresso photo;
-    * ``"vehicle"``: the rocket and the motorcycle, two genuinely different photos, plus a crop of the
-      motorcycle.
+    * ``"person"``: two genuinely different photos, the astronaut Eileen Collins and Grace Hopper.
 
-    So leave-one-out on ``cat`` and ``coffee`` tests recognising another crop of the same photo (easy);
-    only ``vehicle`` tests generalising from one photo to a different one.
+    Leave-one-out on ``cat`` and ``coffee`` therefore only tests recognising another crop of a photo the
+    head has seen (easy); ``person`` tests generalising from one person's photo to another person's.
 
     Returns:
-        ``{label: [RGB PIL images]}`` in a fixed order.
+        ``{label: [RGB PIL images]}`` in a fixed order: 3 + 3 + 2 photos.
     """
     cat, coffee = _sample("cat"), _sample("coffee")
-    rocket, motorcycle = _sample("rocket"), _sample("motorcycle")
     return {
         "cat": _crops(cat, [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.7, 1.0), (0.3, 0.05, 1.0, 1.0)]),
         "coffee": _crops(coffee, [(0.0, 0.0, 1.0, 1.0), (0.1, 0.0, 0.8, 0.9), (0.2, 0.1, 1.0, 1.0)]),
-        "vehicle": [rocket, motorcycle, *_crops(motorcycle, [(0.15, 0.1, 0.85, 1.0)])],
+        "person": [_sample("astronaut"), _sample("grace_hopper")],
     }
 
 

@@ -105,10 +105,25 @@ def top_channels(activation: np.ndarray, k: int) -> np.ndarray:
     return order[: max(1, min(k, activation.shape[0]))]
 
 
+def representative_channel(activation: np.ndarray, *, candidates: int = 8) -> int:
+    """The channel that stands for a layer in strips and reports.
+
+    Among the ``candidates`` most active channels (largest mean), the one whose map varies most over
+    the image (largest spatial standard deviation): the single most active channel is often saturated
+    everywhere (a ReLU6 at its cap), which shows nothing.
+
+    Args:
+        activation: (C, h, w) array.
+    """
+    top = top_channels(activation, candidates)
+    spread = activation[top].reshape(len(top), -1).std(axis=1)
+    return int(top[int(np.argmax(spread))])
+
+
 def representative(result: AnalysisResult, layer: LayerSpec) -> np.ndarray:
-    """The map that stands for a layer in strips: its most active channel, (h, w)."""
+    """The map that stands for a layer, (h, w): see :func:`representative_channel`."""
     activation = result.activations[layer.name]
-    return activation[int(top_channels(activation, 1)[0])]
+    return activation[representative_channel(activation)]
 
 
 def channel_grid(

@@ -42,7 +42,7 @@ from pathlib import Path
 import torch.hub
 import torchvision.models as tvm
 
-from backbone_viz.errors import WeightsError
+from .errors import WeightsError
 
 try:  # POSIX
     import fcntl
@@ -683,7 +683,9 @@ def _copy_local(
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the `with f` below; opened apart to word its errors
     except FileNotFoundError as e:
-        if from_mirror and not path.parent.is_dir():
+        if not from_mirror:
+            raise WeightsError(f"{path} is gone.", "Check that the drive is still plugged in.") from e
+        if not path.parent.is_dir():
             raise WeightsError(
                 f"The weights mirror folder {path.parent} does not exist.",
                 f"Check {MIRROR_ENV}, or plug in the drive that holds it.",

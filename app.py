@@ -1,0 +1,27 @@
+"""backbone-viz web app: see how a CNN backbone builds features, stage by stage, beside Grad-CAM.
+
+Run with ``streamlit run app.py``. This file sets the page config, draws the shared sidebar and runs
+the chosen page from ``pages/``; pages hold widgets and layout only (the engine does the computing).
+"""
+
+import streamlit as st
+
+import webui
+
+st.set_page_config(
+    page_title="backbone-viz",
+    page_icon=":material/layers:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
+    st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
+    st.Page("pages/compare.py", title="Compare backbones", icon=":material/compare:"),
+]
+
+page = st.navigation(PAGES)
+with webui.sidebar_for_this_run():
+    page.run()

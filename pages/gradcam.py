@@ -1,0 +1,95 @@
+"""Grad-CAM: which parts of the picture made the head choose a class, at every stage."""
+
+import streamlit as st
+
+import webui
+from backbone_viz import render
+from webui import widgets
+from webui.state import persistent
+
+choices = webui.page_setup()
+spec = choices.spec
+
+st.title("Grad-CAM: where did the network look?")
+widgets.explain(
+    "The head gives every class a score. **Grad-CAM** asks each stage: which places in your maps would "
+    "raise this class's score most? Bright places are the evidence for that class. Pick another class and "
+    "see the bright places move, for example from the cat's face to the background."
+)
+
+base = webui.analysis_or_stop(choices)
+categories = base.categories
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("The head's top-5")
+    widgets.top5(base)
+with right:
+    st.subheader("Which class should Grad-CAM explain?")
+    mode = st.radio(
+        "Class to explain",
+        ["top", "other"],
+        format_func=lambda m: {"top": f"the top prediction ({base.predictions[0].label})", "other": "a class I choose"}[m],
+        label_visibility="collapsed",
+        **persistent("target_mode", "top", options=["top", "other"]),
+    )
+    target = None
+    if mode == "other":
+        indices = list(range(len(categories)))
+        chosen = st.selectbox(
+            "Search the classes (type to filter)",
+            indices,
+            format_func=lambda i: f"{categories[i]} (#{i})",
+            **persistent("target_class", base.predictions[0].index, options=indices),
+        )
+        target = None if chosen == base.predictions[0].index else chosen
+
+result = base if target is None else webui.analysis_or_stop(choices, target)
+if target is not None:
+    st.markdown(
+        f"Grad-CAM now explains **{result.target.label}**, which the head gives {result.target.probability:.2%}."
+    )
+
+crop = result.input_image
+stem = f"{choices.image.stem}-{spec.name}-gradcam-{result.target.index}"
+st.subheader(f"Every stage: what it sees and what counts for “{result.target.label}”")
+opacity = st.slider("Opacity of Grad-CAM over the picture", 0.0, 1.0, step=0.05, **persistent("cam_opacity", 0.55))
+
+heads = st.columns([1.3, 2, 2, 2])
+heads[1].markdown("**Activation** (most active channel)")
+heads[2].markdown("**Grad-CAM** (raw map)")
+heads[3].markdown("**Grad-CAM over the picture**")
+for stage in spec.stages:
+    layer = stage.last
+    act = render.map_image(render.representative(result, layer), size=crop.width)
+    cam_map = result.gradcam[layer.name]
+    cam = render.map_image(cam_map, size=crop.width, cmap=render.GRADCAM_CMAP)
+    over = render.overlay(crop, cam_map, alpha=opacity, cmap=render.GRADCAM_CMAP)
+    row = st.columns([1.3, 2, 2, 2], vertical_alignment="center")
+    with row[0]:
+        st.markdown(f"**stage {stage.index}** · `{layer.label}`  \n{widgets.level_badge(stage.level)}")
+        h, w = cam_map.shape
+        st.caption(f"{h} × {w} map, each pixel sees {layer.receptive_field} px")
+        if float(cam_map.max()) <= 0.0:
+            st.caption("Grad-CAM is zero everywhere here: nothing at this stage pushes the class up.")
+        widgets.download_png(
+            lambda act=act, cam=cam, over=over, stage=stage: render.image_row(
+                [act, cam, over],
+                labels=[widgets.stage_label(result, stage), "Grad-CAM", f"Grad-CAM on the picture\n{result.target.label}"],
+            ),
+            f"{stem}-stage{stage.index}.png",
+            key=f"gc.dl.stage{stage.index}",
+        )
+    row[1].image(act, width="stretch", output_format="PNG")
+    row[2].image(cam, width="stretch", output_format="PNG")
+    row[3].image(over, width="stretch", output_format="PNG")
+
+st.subheader("Why the rows look so different")
+st.markdown(
+    "- **Early stages are noisy.** Their maps are big and every pixel sees only a small patch, so the "
+    "evidence for a whole class is scattered over edges and specks.\n"
+    "- **The last stage is coarse but meaningful.** Its map is tiny (7 × 7 for most backbones), so the "
+    "bright blob is blurry, but it sits on the object, because this is the stage the head reads.\n"
+    "- That is why Grad-CAM is usually shown for the last stage only."
+)
+widgets.report_button(result, stem, key="gc.dl.report")

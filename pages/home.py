@@ -1,0 +1,76 @@
+"""Home: what a backbone is, drawn from the chosen backbone's real stages with this picture's maps."""
+
+import streamlit as st
+
+import webui
+from backbone_viz import render
+from webui import widgets
+
+choices = webui.page_setup()
+spec = choices.spec
+
+st.title("What does a CNN backbone see?")
+widgets.explain(
+    "A **backbone** is the part of an image network that turns pixels into features. It works in "
+    "**stages**: each stage halves the picture's size and adds more channels, so early stages see "
+    "small details (edges, colours) and late stages see large things (parts, whole objects). "
+    "At the end, a **head** reads the last stage and names what it sees. Below is the real "
+    f"{spec.title} looking at your picture: each square shows one map from that stage."
+)
+
+result = webui.analysis_or_stop(choices)
+stages = spec.stages
+crop = result.input_image
+
+st.subheader(f"{spec.title}, stage by stage")
+# One column per box, a narrow one for each arrow between them.
+ratios = [3]
+for _ in stages:
+    ratios += [0.6, 3]
+ratios += [0.6, 3.4]
+cells = st.columns(ratios, vertical_alignment="center")
+cells[0].image(crop, caption=f"your picture\n3 × {crop.height} × {crop.width}", width="stretch")
+for i, stage in enumerate(stages):
+    cells[1 + 2 * i].markdown("### →")
+    box = cells[2 + 2 * i]
+    box.image(
+        render.map_image(render.representative(result, stage.last), size=crop.width),
+        caption=f"stage {stage.index} · {stage.level}\n{widgets.shape_text(result.activations[stage.last.name].shape)}",
+        width="stretch",
+        output_format="PNG",
+    )
+cells[-2].markdown("### →")
+with cells[-1]:
+    pooled = result.pooled.shape[0]
+    st.markdown(
+        f"**global pool**  \n{pooled} numbers  \n↓  \n**head**  \n{len(result.categories)} class scores  \n↓  \n"
+        f"**top-5**  \n{widgets.top5_lines(result)}"
+    )
+
+st.caption(
+    "Each square is the most active channel of the stage's last layer (bright = strongly active). "
+    "“channels × height × width” is the stage's output shape: watch the height and width shrink while "
+    "the channels grow. " + " ".join(f"Stage {s.index} is {widgets.level_badge(s.level)}." for s in stages)
+)
+
+left, right, _ = st.columns([1, 1, 3])
+with left:
+    widgets.download_png(
+        lambda: render.image_row(
+            [crop, *(render.map_image(render.representative(result, s.last), size=crop.width) for s in stages)],
+            labels=[f"your picture\n3 × {crop.height} × {crop.width}"] + [widgets.stage_label(result, s) for s in stages],
+        ),
+        f"{choices.image.stem}-{spec.name}-stages.png",
+        key="home.dl.stages",
+        label="Stages (PNG)",
+    )
+with right:
+    widgets.report_button(result, f"{choices.image.stem}-{spec.name}", key="home.dl.report")
+
+st.subheader("What the head says")
+widgets.top5(result)
+
+st.subheader("Where to go next")
+st.page_link("pages/feature_buildup.py", label="Feature build-up: browse every layer and its channels", icon=":material/stacks:")
+st.page_link("pages/gradcam.py", label="Grad-CAM: which parts of the picture made the head decide", icon=":material/target:")
+st.page_link("pages/compare.py", label="Compare backbones: the same picture through 2 or 3 networks", icon=":material/compare:")

@@ -1,0 +1,177 @@
+"""The sidebar every page shares: backbone, weights and picture (sample, upload or camera).
+
+``app.py`` draws it once per run, before the page, inside :func:`sidebar_for_this_run`; each page also
+calls :func:`render_sidebar` (through :func:`webui.page_setup`), which then does nothing. A page run on
+its own (AppTest's ``switch_page`` runs only the page file) draws the sidebar itself. The choices live in
+session state (:mod:`webui.state`), so they are the same whichever file drew the widgets.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import streamlit as st
+from PIL import Image, ImageOps
+
+import backbone_viz as bv
+from backbone_viz.images import EXTENSIONS
+
+from . import models
+from .state import (
+    BACKBONE,
+    IMAGE,
+    IMAGE_ERROR,
+    SAMPLE,
+    USE_CAMERA,
+    WEIGHT_CHOICES,
+    WEIGHTS,
+    Choices,
+    ImageChoice,
+    current,
+    init_defaults,
+    persistent,
+    sample_choice,
+    samples,
+)
+
+# Set while app.py's run draws the page, so that the page's own call draws nothing twice.
+_DRAWN = "_sidebar_drawn_this_run"
+UPLOAD_KEY = "_w_upload"
+CAMERA_KEY = "_w_camera"
+THUMB = 96
+
+WEIGHT_CAPTIONS = {
+    "pretrained": "learned from 1.3 million ImageNet photos",
+    "untrained": "random numbers: the sanity check",
+}
+
+
+@contextmanager
+def sidebar_for_this_run() -> Iterator[Choices]:
+    """For ``app.py``: draws the sidebar, then lets the page run without drawing it again."""
+    choices = render_sidebar()
+    st.session_state[_DRAWN] = True
+    try:
+        yield choices
+    finally:
+        st.session_state.pop(_DRAWN, None)
+
+
+def render_sidebar() -> Choices:
+    """Draws the shared sidebar (once per run) and returns this session's choices."""
+    init_defaults()
+    if st.session_state.get(_DRAWN):
+        return current()
+    with st.sidebar:
+        _backbone_picker()
+        _picture_picker()
+    return current()
+
+
+def _backbone_picker() -> None:
+    specs = {spec.name: spec for spec in bv.list_backbones()}
+    st.radio(
+        "Backbone",
+        list(specs),
+        format_func=lambda name: specs[name].title,
+        captions=[_describe(spec) for spec in specs.values()],
+        help="The network that turns the picture into features. Only EfficientNet-Lite0's weights come "
+        "with backbone-viz; the others are downloaded the first time you pick them (pretrained).",
+        **persistent(BACKBONE, models.DEFAULT_BACKBONE, options=list(specs)),
+    )
+    st.radio(
+        "Weights",
+        WEIGHT_CHOICES,
+        captions=[WEIGHT_CAPTIONS[w] for w in WEIGHT_CHOICES],
+        horizontal=True,
+        help="An untrained backbone has the same layers but random weights: its maps look like noise. "
+        "Comparing the two shows that the build-up of features is learned.",
+        **persistent(WEIGHTS, "pretrained", options=WEIGHT_CHOICES),
+    )
+
+
+def _describe(spec: bv.BackboneSpec) -> str:
+    status = models.weights_status(spec)
+    mark = {"bundled": "weights bundled ✓", "in cache": "weights here ✓"}.get(status, "download needed")
+    return f"{spec.params_millions:.1f} M parameters · {models.weights_size(spec)} · {mark}"
+
+
+def _picture_picker() -> None:
+    st.subheader("Picture")
+    names = [sample.name for sample in samples()]
+    captions = {sample.name: sample.caption for sample in samples()}
+    st.image(
+        [_thumbnail(name) for name in names],
+        caption=[name.replace("_", " ") for name in names],
+        width=64,
+    )
+    st.selectbox(
+        "Sample picture",
+        names,
+        format_func=lambda name: captions[name],
+        placeholder="Choose a sample…",
+        **persistent(SAMPLE, None, options=[*names, None], on_change=_on_sample),
+    )
+    st.file_uploader(
+        "…or upload your own picture",
+        type=list(EXTENSIONS),
+        key=UPLOAD_KEY,
+        on_change=_on_upload,
+        help="PNG, JPEG, WebP, GIF, BMP or TIFF, up to 20 MB. The picture stays on this server only while "
+        "you use the app.",
+    )
+    if st.toggle("…or take a photo with the camera", **persistent(USE_CAMERA, False)):
+        st.camera_input("Camera", key=CAMERA_KEY, on_change=_on_camera, label_visibility="collapsed")
+    image: ImageChoice = st.session_state[IMAGE]
+    st.image(image.data, caption=f"Now showing: {image.caption}", width=160)
+
+
+@cache
+def _thumbnail(name: str) -> bytes:
+    """A square JPEG thumbnail of a sample (made once per process)."""
+    picture = bv.load_image(sample_choice(name).data)
+    thumb = ImageOps.fit(picture, (THUMB, THUMB), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _on_sample() -> None:
+    name = st.session_state[SAMPLE]
+    if name is not None:
+        st.session_state[IMAGE] = sample_choice(name)
+        st.session_state.pop(IMAGE_ERROR, None)
+
+
+def _on_upload() -> None:
+    _take_file(st.session_state.get(UPLOAD_KEY), "upload")
+
+
+def _on_camera() -> None:
+    _take_file(st.session_state.get(CAMERA_KEY), "camera")
+
+
+def _take_file(file: object | None, kind: str) -> None:
+    """Uses an uploaded file or camera photo, or keeps the previous picture and records why not."""
+    state = st.session_state
+    if file is None:  # removed: go back to the last sample if the removed file was on show
+        state.pop(IMAGE_ERROR, None)
+        if state[IMAGE].kind == kind:
+            name = state.get(SAMPLE) or samples()[0].name
+            state[SAMPLE] = name
+            state[IMAGE] = sample_choice(name)
+        return
+    name = getattr(file, "name", None) or "camera photo"
+    data = file.getvalue()
+    try:
+        bv.load_image(data)
+    except bv.ImageError as error:
+        state[IMAGE_ERROR] = (name, error.message, error.hint)
+        return
+    caption = "your camera photo" if kind == "camera" else f"your picture {name}"
+    state[IMAGE] = ImageChoice.from_bytes(kind, name, caption, data)
+    state[SAMPLE] = None
+    state.pop(IMAGE_ERROR, None)
