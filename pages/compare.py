@@ -1,1 +1,86 @@
-import webui; c = webui.page_setup(); import streamlit as st; st.title("x")
+"""Compare backbones: one picture through 2 or 3 backbones, their stages lined up by stride."""
+
+import streamlit as st
+
+import backbone_viz as bv
+import webui
+from backbone_viz import render
+from webui import models, widgets
+from webui.state import persistent
+
+choices = webui.page_setup()
+
+st.title("Compare backbones")
+widgets.explain(
+    "Here the same picture goes through two or three backbones. Each column holds the stages that shrink "
+    "the picture by the same factor (the **stride**), so you compare like with like: VGG starts at full "
+    "size, the others halve the picture at once. Notice that all of them go from small details to big "
+    "shapes, even though their layers are built very differently."
+)
+
+specs = {spec.name: spec for spec in bv.list_backbones()}
+names = list(specs)
+default = [choices.backbone] + [n for n in ("resnet50", models.DEFAULT_BACKBONE) if n != choices.backbone][:1]
+picked = st.multiselect(
+    "Backbones to compare (up to 3)",
+    names,
+    format_func=lambda n: specs[n].title,
+    max_selections=3,
+    **persistent("compare", default),
+)
+picked = [n for n in picked if n in specs][:3]
+if not picked:
+    st.warning("Pick at least one backbone above.")
+    st.stop()
+st.caption(
+    f"All with {choices.weights} weights (change it in the sidebar). Big backbones take a few seconds "
+    "the first time; after that they are remembered."
+)
+
+strides = sorted({stage.stride for n in picked for stage in specs[n].stages})
+ratios = [1.6] + [1.0] * len(strides) + [1.2]
+header = st.columns(ratios)
+header[0].markdown("**Backbone and its top-5**")
+for cell, stride in zip(header[1:], strides, strict=False):
+    cell.markdown(f"**stride {stride}**  \n{224 // stride} × {224 // stride} maps")
+header[-1].markdown("**Grad-CAM, last stage**")
+
+for name in picked:
+    spec = specs[name]
+    st.divider()
+    result = models.analysis(name, choices.weights, choices.image, key=f"compare.{name}")
+    if result is None:
+        continue
+    crop = result.input_image
+    by_stride = {stage.stride: stage for stage in spec.stages}
+    row = st.columns(ratios, vertical_alignment="top")
+    with row[0]:
+        st.markdown(f"**{spec.title}**  \n{spec.params_millions:.1f} M parameters")
+        st.markdown(widgets.top5_lines(result))
+    pictures, labels = [], []
+    for cell, stride in zip(row[1:], strides, strict=False):
+        stage = by_stride.get(stride)
+        if stage is None:
+            cell.caption("no stage at this stride")
+            pictures.append(None)
+            labels.append("")
+            continue
+        image = render.map_image(render.representative(result, stage.last), size=crop.width)
+        cell.image(image, width="stretch", output_format="PNG")
+        cell.caption(f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}")
+        pictures.append(image)
+        labels.append(widgets.stage_label(result, stage))
+    last = spec.stages[-1].last
+    cam = render.overlay(crop, result.gradcam[last.name], alpha=0.55)
+    with row[-1]:
+        st.image(cam, width="stretch", output_format="PNG")
+        st.caption(f"for its top class: {result.target.label}")
+    with row[0]:
+        widgets.download_png(
+            lambda pictures=pictures, labels=labels, cam=cam, result=result: render.image_row(
+                [*pictures, cam], labels=[*labels, f"Grad-CAM\n{result.target.label}"]
+            ),
+            f"{choices.image.stem}-{name}-row.png",
+            key=f"cmp.dl.{name}",
+            label="Row (PNG)",
+        )

@@ -131,3 +131,60 @@ def test_untrained_maps_show_no_hierarchy(lite0: Backbone) -> None:
     random_top = bv.analyze(random, img).predictions[0].probability
     assert trained_top > 3 * random_top
     assert np.isfinite(bv.analyze(random, img).gradcam["bn2"]).all()
+
+
+def _serve_googlenet(monkeypatch: pytest.MonkeyPatch, server, mode: str = "ok"):
+    """Serves a real GoogLeNet checkpoint (random weights, aux heads included, as torchvision's file is)
+    on the loopback server, and points the googlenet spec's weights file at it."""
+    import dataclasses
+    import io
+
+    import torchvision
+
+    import backbone_viz.backbones as backbones
+
+    torch.manual_seed(1)
+    model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    wf = server.add(buffer.getvalue(), stem="googlenet", mode=mode)
+    spec = dataclasses.replace(bv.get_spec("googlenet"), weights_file=wf)
+    monkeypatch.setattr(backbones, "get_spec", lambda name: spec)
+    monkeypatch.delenv("BACKBONE_VIZ_WEIGHTS_MIRROR", raising=False)
+    return model, wf
+
+
+def test_pretrained_download_end_to_end(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The real path a user's first run takes: missing -> download with progress -> verify -> load."""
+    from tests.weights_server import WeightsServer
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with WeightsServer() as server:
+        model, wf = _serve_googlenet(monkeypatch, server)
+        seen: list[tuple[int, int | None]] = []
+        bb = bv.load_backbone("googlenet", device="cpu", progress=lambda d, t: seen.append((d, t)))
+        assert seen[-1] == (wf.size_bytes, wf.size_bytes)
+        cached = tmp_path / "torch" / "hub" / "checkpoints" / wf.filename
+        assert cached.is_file()
+        assert torch.equal(bb.model.state_dict()["inception4c.branch1.conv.weight"],
+                           model.state_dict()["inception4c.branch1.conv.weight"])
+        # Second load: from the cache, no request.
+        before = server.count(wf.filename)
+        bv.load_backbone("googlenet", device="cpu")
+        assert server.count(wf.filename) == before == 1
+
+
+def test_truncated_file_in_the_cache_says_delete_with_the_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.weights_server import WeightsServer
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with WeightsServer() as server:
+        _, wf = _serve_googlenet(monkeypatch, server)
+        bv.load_backbone("googlenet", device="cpu")
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / wf.filename
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 3])
+    with pytest.raises(bv.WeightsError) as info:
+        bv.load_backbone("googlenet", device="cpu")
+    assert str(cached) in str(info.value) and "Delete" in str(info.value)

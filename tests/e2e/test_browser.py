@@ -1,0 +1,171 @@
+"""The web app in a real browser: ``streamlit run app.py`` driven by Debian's Chromium through Playwright.
+
+Visits every page, uploads a sample picture and a broken one, checks that the pictures load and that no
+exception is shown, and saves full-page screenshots to ``test-artifacts/screenshots/`` (or the folder in
+``BACKBONE_VIZ_SCREENSHOTS``). Skipped only when ``/usr/bin/chromium`` is missing and ``CI`` is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SETTLE_TIMEOUT_MS = 90_000
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason=f"{CHROMIUM} is missing (install Debian's chromium package); this test must run in CI",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _screenshot_dir() -> Path:
+    folder = Path(os.environ.get("BACKBONE_VIZ_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1, offline (downloads fail at once)."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {
+        **os.environ,
+        "BACKBONE_VIZ_WEIGHTS_MIRROR": "http://127.0.0.1:9/",
+        "TORCH_HOME": str(tmp_path_factory.mktemp("torch-home")),
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text(errors='replace')}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _settle(page) -> None:
+    """Waits until the script run is over and every picture on the page has loaded."""
+    try:  # a rerun may take a moment to start after a click or an upload
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=1500)
+    except Exception:  # noqa: BLE001 - it may also have finished already
+        pass
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+                 .every(img => img.complete && img.naturalWidth > 0)""",
+        timeout=SETTLE_TIMEOUT_MS,
+    )
+    page.wait_for_timeout(300)  # let the last layout settle before a screenshot
+
+
+def _check(page, shots: Path, name: str, *, min_images: int) -> None:
+    """No exception box, at least ``min_images`` loaded pictures, and a full-page screenshot."""
+    _settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
+    loaded = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+                 .filter(img => img.naturalWidth > 0).length"""
+    )
+    assert loaded >= min_images, f"{name}: only {loaded} pictures loaded"
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+def _open_page(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+
+
+def test_every_page_in_chromium(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    shots = _screenshot_dir()
+    print(f"\nscreenshots: {shots}")
+    bad = tmp_path / "not-a-picture.png"
+    bad.write_text("This is a text file pretending to be a PNG.\n" * 20)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(server)
+            page.get_by_text("What does a CNN backbone see?").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _check(page, shots, "home", min_images=8)
+            assert page.get_by_text("stage 5 · high").count() >= 1
+
+            _open_page(page, "Feature build-up")
+            page.get_by_text("Feature build-up: from edges to objects").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _check(page, shots, "feature-build-up", min_images=20)
+
+            _open_page(page, "Grad-CAM")
+            page.get_by_text("Grad-CAM: where did the network look?").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _check(page, shots, "grad-cam", min_images=15)
+
+            _open_page(page, "Compare backbones")
+            page.get_by_text("Backbones to compare").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _check(page, shots, "compare-offline", min_images=6)
+            # ResNet-50's pretrained weights cannot be downloaded here: the page says so and offers a way on.
+            assert page.get_by_text("the pretrained weights are not available").count() >= 1
+            page.get_by_role("button", name="Use an untrained ResNet-50").click()
+            _check(page, shots, "compare", min_images=12)
+            page.locator('[data-testid="stSidebar"]').get_by_text("pretrained", exact=True).click()  # back to the real weights
+
+            # An upload replaces the picture on every page.
+            _open_page(page, "Home")
+            uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
+            uploader.set_input_files(str(ROOT / "assets" / "samples" / "flower.jpg"))
+            page.get_by_text("Now showing: your picture flower.jpg").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _check(page, shots, "upload", min_images=8)
+
+            # A broken upload is refused with the engine's message; the previous picture stays.
+            uploader.set_input_files(str(bad))
+            page.get_by_text("not-a-picture.png could not be used").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _check(page, shots, "bad-upload", min_images=8)
+            assert page.get_by_text("Now showing: your picture flower.jpg").count() == 1
+        finally:
+            browser.close()
