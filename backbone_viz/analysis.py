@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .backbones import Backbone
-from .errors import BackboneVizError
+from .errors import BackboneVizError, HeadError
 from .graph import LOGITS, POOLED
 from .specs import LayerSpec
 
@@ -146,6 +146,8 @@ def analyze(
     Returns:
         A frozen :class:`AnalysisResult`.
     """
+    if head is not None:
+        _check_head_fits(head, backbone)
     crop = backbone.crop(image)
     x = backbone.to_tensor(crop).requires_grad_(True)
     layers = backbone.spec.layers
@@ -183,6 +185,18 @@ def analyze(
         pooled=_frozen(outputs[POOLED][0]),
         categories=categories,
     )
+
+
+def _check_head_fits(head: Head, backbone: Backbone) -> None:
+    """A head reads one backbone's features: another backbone (or other weights) of the same width
+    would run without error and give meaningless scores, so refuse it by name."""
+    made_for = (getattr(head, "backbone", backbone.spec.name), getattr(head, "weights", backbone.weights))
+    if made_for != (backbone.spec.name, backbone.weights):
+        raise HeadError(
+            f"The head '{head.name}' was trained on {made_for[0]} ({made_for[1]} weights), "
+            f"not on {backbone.spec.name} ({backbone.weights} weights).",
+            "Train a new head on this backbone, or switch back to the backbone the head was made for.",
+        )
 
 
 def _frozen(t: torch.Tensor) -> np.ndarray:

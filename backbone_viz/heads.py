@@ -134,8 +134,8 @@ def head_contributions(
     spec = bb.spec
     if not spec.head_splits:
         raise HeadError(
-            f"{spec.title}'s class score is not a sum over its last stage's channels: its head is "
-            "three linear layers with ReLU between them, and the ReLUs mix the channels nonlinearly.",
+            f"{spec.title}'s class score is not a sum over its last stage's channels: its head "
+            "stacks linear layers with ReLUs between them, and the ReLUs mix the channels nonlinearly.",
             "Use Grad-CAM to see which places drive the score instead.",
         )
     if res.backbone != spec.name or res.weights != bb.weights:
@@ -153,7 +153,7 @@ def head_contributions(
             )
         linear = bb.model.get_submodule(spec.head)
         # Read-only: detach() shares storage without recording anything on the shared model.
-        row = linear.weight.detach()[t].to("cpu", torch.float64).numpy()
+        row = linear.weight.detach()[t].to("cpu", torch.float64).numpy().copy()
         bias = float(linear.bias.detach()[t]) if linear.bias is not None else 0.0
     else:
         if head is None or head.name != res.head:
@@ -167,7 +167,7 @@ def head_contributions(
                 f"not on {spec.name} ({bb.weights} weights).",
                 f"Fit a new head on {spec.name}, or switch back to {head.backbone}.",
             )
-        row = head.weight[t].to(torch.float64).numpy()
+        row = head.weight[t].to(torch.float64).numpy().copy()
         bias = float(head.bias[t])
     pooled = np.asarray(res.pooled, dtype=np.float64)
     if row.shape != pooled.shape:
@@ -208,6 +208,7 @@ class LooPrediction:
 
     @property
     def correct(self) -> bool:
+        """Whether the held-out head got the photo's class right."""
         return self.predicted == self.label
 
 

@@ -23,35 +23,44 @@ stages = spec.stages
 crop = result.input_image
 
 st.subheader(f"{spec.title}, stage by stage")
-# One column per box, a narrow one for each arrow between them.
+# One column per picture, a narrow one for each arrow between them.
 ratios = [3]
 for _ in stages:
-    ratios += [0.6, 3]
-ratios += [0.6, 3.4]
+    ratios += [0.5, 3]
 cells = st.columns(ratios, vertical_alignment="center")
 cells[0].image(crop, caption=f"your picture\n3 × {crop.height} × {crop.width}", width="stretch")
 for i, stage in enumerate(stages):
     cells[1 + 2 * i].markdown("### →")
-    box = cells[2 + 2 * i]
-    box.image(
+    cells[2 + 2 * i].image(
         render.map_image(render.representative(result, stage.last), size=crop.width),
-        caption=f"stage {stage.index} · {stage.level}\n{widgets.shape_text(result.activations[stage.last.name].shape)}",
+        caption=widgets.stage_label(result, stage),
         width="stretch",
         output_format="PNG",
     )
-cells[-2].markdown("### →")
-with cells[-1]:
-    pooled = result.pooled.shape[0]
-    st.markdown(
-        f"**global pool**  \n{pooled} numbers  \n↓  \n**head**  \n{len(result.categories)} class scores  \n↓  \n"
-        f"**top-5**  \n{widgets.top5_lines(result)}"
-    )
-
 st.caption(
     "Each square is the most active channel of the stage's last layer (bright = strongly active). "
     "“channels × height × width” is the stage's output shape: watch the height and width shrink while "
-    "the channels grow. " + " ".join(f"Stage {s.index} is {widgets.level_badge(s.level)}." for s in stages)
+    "the channels grow. " + " ".join(f"Stage {s.index}: {widgets.level_badge(s.level)}" for s in stages)
 )
+
+last = stages[-1]
+pool, arrow1, head, arrow2, top = st.columns([3, 0.5, 3, 0.5, 5], vertical_alignment="center")
+arrow1.markdown("### →")
+arrow2.markdown("### →")
+with pool.container(border=True):
+    maps = result.activations[last.last.name].shape[0]
+    if spec.head_splits:
+        pooling = f"stage {last.index}'s {maps} maps, each averaged to one number: {result.pooled.shape[0]} numbers"
+    else:
+        pooling = f"stage {last.index}'s {maps} maps, pooled and mixed by two layers into {result.pooled.shape[0]} numbers"
+    st.markdown(f"**global pool**  \n{pooling}")
+with head.container(border=True):
+    st.markdown(
+        f"**head**  \none score per class: {len(result.categories)} scores, turned into probabilities"
+    )
+with top.container(border=True):
+    st.markdown("**top-5**")
+    widgets.top5(result)
 
 left, right, _ = st.columns([1, 1, 3])
 with left:
@@ -66,9 +75,6 @@ with left:
     )
 with right:
     widgets.report_button(result, f"{choices.image.stem}-{spec.name}", key="home.dl.report")
-
-st.subheader("What the head says")
-widgets.top5(result)
 
 st.subheader("Where to go next")
 st.page_link("pages/feature_buildup.py", label="Feature build-up: browse every layer and its channels", icon=":material/stacks:")

@@ -38,6 +38,12 @@ def resnet50() -> tuple[Backbone, bv.AnalysisResult]:
 
 
 @pytest.fixture(scope="module")
+def cat(lite0: Backbone) -> bv.AnalysisResult:
+    """The cat photo under the bundled backbone's own ImageNet head."""
+    return bv.analyze(lite0, sample("cat"))
+
+
+@pytest.fixture(scope="module")
 def new_head(lite0: Backbone) -> bv.LinearHead:
     """The page's example set (cat and coffee: crops of one photo each; person: two real photos)."""
     return bv.fit_head(lite0, bv.example_set())
@@ -53,8 +59,8 @@ def _assert_splits_exactly(c: bv.Contributions, res: bv.AnalysisResult) -> None:
     np.testing.assert_allclose(c.values, c.weights * c.pooled)
 
 
-def test_cat_score_splits_into_channels(lite0: Backbone) -> None:
-    res = bv.analyze(lite0, sample("cat"))
+def test_cat_score_splits_into_channels(lite0: Backbone, cat: bv.AnalysisResult) -> None:
+    res = cat
     assert res.target.label in CATS
     c = bv.head_contributions(lite0, res)
     _assert_splits_exactly(c, res)
@@ -226,7 +232,7 @@ def test_augmentations_are_seeded(lite0: Backbone) -> None:
     again = heads._views(lite0, photo, 224, np.random.default_rng([0, 0, 0]))
     other = heads._views(lite0, photo, 224, np.random.default_rng([1, 0, 0]))
     assert len(first) == 2 + heads.RANDOM_CROPS and all(v.size == (224, 224) for v in first)
-    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again))
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(np.asarray(first[-1]), np.asarray(other[-1]))
 
 
@@ -266,7 +272,7 @@ def test_example_set_contents() -> None:
 
 
 def test_feature_pyramid_takes_the_last_layer_of_each_stride(
-    lite0: Backbone, resnet50: tuple[Backbone, bv.AnalysisResult]
+    cat: bv.AnalysisResult, resnet50: tuple[Backbone, bv.AnalysisResult]
 ) -> None:
     _, res = resnet50
     levels = bv.feature_pyramid(res)
@@ -276,7 +282,7 @@ def test_feature_pyramid_takes_the_last_layer_of_each_stride(
         ("C5", 32, "layer4.2", (2048, 7, 7)),
     ]
     assert levels[0].activation is res.activations["layer2.3"]
-    lite = bv.feature_pyramid(bv.analyze(lite0, sample("cat")))
+    lite = bv.feature_pyramid(cat)
     assert [(lv.name, lv.layer.name, lv.shape) for lv in lite] == [
         ("C3", "blocks.2.1", (40, 28, 28)),
         ("C4", "blocks.4.2", (112, 14, 14)),
@@ -285,3 +291,15 @@ def test_feature_pyramid_takes_the_last_layer_of_each_stride(
     assert [lv.name for lv in bv.feature_pyramid(res, strides=(32, 4))] == ["C5", "C2"]
     with pytest.raises(ValueError, match="powers of two"):
         bv.feature_pyramid(res, strides=(12,))
+
+
+def test_analyze_refuses_a_head_made_for_another_backbone(lite0) -> None:
+    """Same feature width, other weights: it would run and mean nothing, so it must be refused."""
+    from tests.conftest import sample
+
+    examples = {"cat": [sample("cat")] * 2, "coffee": [sample("coffee")] * 2}
+    head = bv.fit_head(lite0, examples, augment=False)
+    torch.manual_seed(0)
+    untrained = bv.load_backbone("efficientnet_lite0", weights="untrained", device="cpu")
+    with pytest.raises(bv.HeadError, match="trained on efficientnet_lite0 \\(pretrained weights\\)"):
+        bv.analyze(untrained, sample("cat"), head=head)

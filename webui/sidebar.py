@@ -44,8 +44,8 @@ CAMERA_KEY = "_w_camera"
 THUMB = 96
 
 WEIGHT_CAPTIONS = {
-    "pretrained": "learned from 1.3 million ImageNet photos",
-    "untrained": "random numbers: the sanity check",
+    "pretrained": "learned from ImageNet",
+    "untrained": "random: the sanity check",
 }
 
 
@@ -66,8 +66,8 @@ def render_sidebar() -> Choices:
     if st.session_state.get(_DRAWN):
         return current()
     with st.sidebar:
-        _backbone_picker()
         _picture_picker()
+        _backbone_picker()
     return current()
 
 
@@ -78,8 +78,10 @@ def _backbone_picker() -> None:
         list(specs),
         format_func=lambda name: specs[name].title,
         captions=[_describe(spec) for spec in specs.values()],
-        help="The network that turns the picture into features. Only EfficientNet-Lite0's weights come "
-        "with backbone-viz; the others are downloaded the first time you pick them (pretrained).",
+        help="The network that turns the picture into features: its size in millions of parameters, the "
+        "size of its pretrained weights file, and whether that file is already here. Only "
+        "EfficientNet-Lite0's weights come with backbone-viz; the others are downloaded once, the first "
+        "time you pick them.",
         **persistent(BACKBONE, models.DEFAULT_BACKBONE, options=list(specs)),
     )
     st.radio(
@@ -95,8 +97,8 @@ def _backbone_picker() -> None:
 
 def _describe(spec: bv.BackboneSpec) -> str:
     status = models.weights_status(spec)
-    mark = {"bundled": "weights bundled ✓", "in cache": "weights here ✓"}.get(status, "download needed")
-    return f"{spec.params_millions:.1f} M parameters · {models.weights_size(spec)} · {mark}"
+    mark = {"bundled": "bundled ✓", "in cache": "here ✓"}.get(status, "download")
+    return f"{spec.params_millions:.1f} M params · {models.weights_size(spec)} · {mark}"
 
 
 def _picture_picker() -> None:
@@ -126,7 +128,8 @@ def _picture_picker() -> None:
     if st.toggle("…or take a photo with the camera", **persistent(USE_CAMERA, False)):
         st.camera_input("Camera", key=CAMERA_KEY, on_change=_on_camera, label_visibility="collapsed")
     image: ImageChoice = st.session_state[IMAGE]
-    st.image(image.data, caption=f"Now showing: {image.caption}", width=160)
+    st.image(_preview(image.sha256, image.data), caption=f"Now showing: {image.caption}", width=120)
+    st.divider()
 
 
 @cache
@@ -136,6 +139,20 @@ def _thumbnail(name: str) -> bytes:
     thumb = ImageOps.fit(picture, (THUMB, THUMB), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     thumb.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _preview(image_sha256: str, _data: bytes) -> bytes:
+    """A small JPEG of the picture on show (an upload may be a 20 MB photo; never send that back)."""
+    return _jpeg(bv.load_image(_data), (2 * THUMB, 2 * THUMB))
+
+
+def _jpeg(picture: Image.Image, size: tuple[int, int]) -> bytes:
+    picture = picture.copy()
+    picture.thumbnail(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ exception is shown, and saves full-page screenshots to ``test-artifacts/screensh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,10 +92,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _settle(page) -> None:
     """Waits until the script run is over and every picture on the page has loaded."""
-    try:  # a rerun may take a moment to start after a click or an upload
+    # A rerun may take a moment to start after a click or an upload (or be over already).
+    with contextlib.suppress(PlaywrightTimeout):
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=1500)
-    except Exception:  # noqa: BLE001 - it may also have finished already
-        pass
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_function(
@@ -114,7 +116,17 @@ def _check(page, shots: Path, name: str, *, min_images: int) -> None:
                  .filter(img => img.naturalWidth > 0).length"""
     )
     assert loaded >= min_images, f"{name}: only {loaded} pictures loaded"
+    # Streamlit scrolls inside its own containers, so full_page alone captures one screen: make the
+    # window as tall as the content first.
+    height = page.evaluate(
+        """() => Math.max(...['stMain', 'stSidebarContent'].map(
+                 id => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight || 0))"""
+    )
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(height + 40, size["height"]), 6000)})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 def _open_page(page, title: str) -> None:
@@ -122,8 +134,6 @@ def _open_page(page, title: str) -> None:
 
 
 def test_every_page_in_chromium(server: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     shots = _screenshot_dir()
     print(f"\nscreenshots: {shots}")
     bad = tmp_path / "not-a-picture.png"
@@ -153,10 +163,13 @@ def test_every_page_in_chromium(server: str, tmp_path: Path) -> None:
             assert page.get_by_text("the pretrained weights are not available").count() >= 1
             page.get_by_role("button", name="Use an untrained ResNet-50").click()
             _check(page, shots, "compare", min_images=12)
-            page.locator('[data-testid="stSidebar"]').get_by_text("pretrained", exact=True).click()  # back to the real weights
+            page.locator('[data-testid="stSidebar"]').get_by_text("pretrained", exact=True).click()
+            _settle(page)
 
             # An upload replaces the picture on every page.
             _open_page(page, "Home")
+            page.get_by_text("What does a CNN backbone see?").wait_for(timeout=SETTLE_TIMEOUT_MS)
+            _settle(page)
             uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
             uploader.set_input_files(str(ROOT / "assets" / "samples" / "flower.jpg"))
             page.get_by_text("Now showing: your picture flower.jpg").wait_for(timeout=SETTLE_TIMEOUT_MS)
