@@ -38,17 +38,20 @@ st.caption(
 )
 
 strides = sorted({stage.stride for n in picked for stage in specs[n].stages})
+crop_side = specs[picked[0]].preprocessing.crop
 ratios = [1.6] + [1.0] * len(strides) + [1.2]
 header = st.columns(ratios)
 header[0].markdown("**Backbone and its top-5**")
 for cell, stride in zip(header[1:], strides, strict=False):
-    cell.markdown(f"**stride {stride}**  \n{224 // stride} × {224 // stride} maps")
+    cell.markdown(f"**stride {stride}**  \n{crop_side // stride} × {crop_side // stride} maps")
 header[-1].markdown("**Grad-CAM, last stage**")
 
 for name in picked:
     spec = specs[name]
     st.divider()
-    result = models.analysis(name, choices.weights, choices.image, key=f"compare.{name}")
+    result = models.analysis(
+        name, choices.weights, choices.image, key=f"compare.{name}", offer_bundled=models.DEFAULT_BACKBONE not in picked
+    )
     if result is None:
         continue
     crop = result.input_image
@@ -66,14 +69,14 @@ for name in picked:
             labels.append("")
             continue
         image = render.map_image(render.representative(result, stage.last), size=crop.width)
-        cell.image(image, width="stretch", output_format="PNG")
+        cell.image(widgets.png(image), width="stretch")
         cell.caption(f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}")
         pictures.append(image)
         labels.append(widgets.stage_label(result, stage))
     last = spec.stages[-1].last
     cam = render.overlay(crop, result.gradcam[last.name], alpha=0.55)
     with row[-1]:
-        st.image(cam, width="stretch", output_format="PNG")
+        st.image(widgets.jpeg(cam), width="stretch")
         st.caption(f"for its top class: {result.target.label}")
     with row[0]:
         widgets.download_png(

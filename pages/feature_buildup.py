@@ -31,7 +31,7 @@ strip = [
 ]
 for column, stage, image in zip(st.columns(len(stages)), stages, strip, strict=True):
     with column:
-        st.image(image, width="stretch", output_format="PNG")
+        st.image(widgets.jpeg(image), width="stretch")
         st.markdown(f"**stage {stage.index}** · `{stage.last.label}`  \n{widgets.level_badge(stage.level)}")
         st.caption(widgets.shape_text(result.activations[stage.last.name].shape))
 widgets.download_png(
@@ -55,7 +55,7 @@ layer = layers[name]
 activation = result.activations[layer.name]
 channels_total, height, width = activation.shape
 
-facts = st.columns(4)
+facts = st.columns([1.6, 1, 1.2, 1.4])
 facts[0].metric("Output shape", widgets.shape_text(activation.shape), help="channels × height × width")
 facts[1].metric("Stride", f"{layer.stride} px", help="How many picture pixels one map pixel steps over")
 facts[2].metric(
@@ -95,12 +95,7 @@ tiles = [
     render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max) for c in channels
 ]
 means = activation.reshape(channels_total, -1).mean(axis=1)
-st.image(
-    tiles,
-    caption=[f"#{int(c)}" for c in channels],
-    width=96,
-    output_format="PNG",
-)
+st.image([widgets.png(tile) for tile in tiles], caption=[f"#{int(c)}" for c in channels], width=96)
 widgets.download_png(
     lambda: render.channel_grid(activation, channels, shared_scale=scale == "shared"),
     f"{stem}-{layer.label}-channels.png",
@@ -131,6 +126,7 @@ with views[0]:
 with views[1]:
     widgets.picture(
         render.overlay(crop, one, alpha=opacity, cmap=render.ACTIVATION_CMAP, vmin=big_min, vmax=big_max),
+        photo=True,
         caption="the same map, stretched over the picture the model saw",
         file_name=f"{stem}-{layer.label}-ch{channel}-overlay.png",
         key="fb.dl.overlay",
@@ -139,6 +135,7 @@ with views[2]:
     bigger = " It is bigger than the picture: one map pixel can see everything." if layer.receptive_field >= crop.width else ""
     widgets.picture(
         render.receptive_field_box(crop, layer),
+        photo=True,
         caption=f"red square: the {layer.receptive_field} × {layer.receptive_field} px a map pixel of "
         f"{layer.label} can see.{bigger}",
         file_name=f"{stem}-{layer.label}-receptive-field.png",

@@ -80,15 +80,16 @@ for stage in spec.stages:
             f"{stem}-stage{stage.index}.png",
             key=f"gc.dl.stage{stage.index}",
         )
-    row[1].image(act, width="stretch", output_format="PNG")
-    row[2].image(cam, width="stretch", output_format="PNG")
-    row[3].image(over, width="stretch", output_format="PNG")
+    row[1].image(widgets.png(act), width="stretch")
+    row[2].image(widgets.png(cam), width="stretch")
+    row[3].image(widgets.jpeg(over), width="stretch")
 
+last_h, last_w = result.gradcam[spec.stages[-1].last.name].shape
 st.subheader("Why the rows look so different")
 st.markdown(
     "- **Early stages are noisy.** Their maps are big and every pixel sees only a small patch, so the "
     "evidence for a whole class is scattered over edges and specks.\n"
-    "- **The last stage is coarse but meaningful.** Its map is tiny (7 × 7 for most backbones), so the "
+    f"- **The last stage is coarse but meaningful.** Its map is tiny ({last_h} × {last_w} here), so the "
     "bright blob is blurry, but it sits on the object, because this is the stage the head reads.\n"
     "- That is why Grad-CAM is usually shown for the last stage only."
 )

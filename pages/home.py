@@ -28,15 +28,14 @@ ratios = [3]
 for _ in stages:
     ratios += [0.5, 3]
 cells = st.columns(ratios, vertical_alignment="center")
-cells[0].image(crop, caption=f"your picture\n3 × {crop.height} × {crop.width}", width="stretch")
+cells[0].image(widgets.jpeg(crop), width="stretch")
+cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
 for i, stage in enumerate(stages):
     cells[1 + 2 * i].markdown("### →")
     cells[2 + 2 * i].image(
-        render.map_image(render.representative(result, stage.last), size=crop.width),
-        caption=widgets.stage_label(result, stage),
-        width="stretch",
-        output_format="PNG",
+        widgets.png(render.map_image(render.representative(result, stage.last), size=crop.width)), width="stretch"
     )
+    cells[2 + 2 * i].caption(widgets.stage_label(result, stage).replace("\n", "  \n"))
 st.caption(
     "Each square is the most active channel of the stage's last layer (bright = strongly active). "
     "“channels × height × width” is the stage's output shape: watch the height and width shrink while "
@@ -60,10 +59,9 @@ with head.container(border=True):
     )
 with top.container(border=True):
     st.markdown("**top-5**")
-    widgets.top5(result)
+    widgets.top5(result, mark_target=False)
 
-left, right, _ = st.columns([1, 1, 3])
-with left:
+with st.container(horizontal=True):
     widgets.download_png(
         lambda: render.image_row(
             [crop, *(render.map_image(render.representative(result, s.last), size=crop.width) for s in stages)],
@@ -73,7 +71,6 @@ with left:
         key="home.dl.stages",
         label="Stages (PNG)",
     )
-with right:
     widgets.report_button(result, f"{choices.image.stem}-{spec.name}", key="home.dl.report")
 
 st.subheader("Where to go next")

@@ -295,7 +295,6 @@ def test_feature_pyramid_takes_the_last_layer_of_each_stride(
 
 def test_analyze_refuses_a_head_made_for_another_backbone(lite0) -> None:
     """Same feature width, other weights: it would run and mean nothing, so it must be refused."""
-    from tests.conftest import sample
 
     examples = {"cat": [sample("cat")] * 2, "coffee": [sample("coffee")] * 2}
     head = bv.fit_head(lite0, examples, augment=False)

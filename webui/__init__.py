@@ -39,9 +39,9 @@ def page_setup() -> Choices:
         )
     if choices.weights == "untrained":
         st.warning(
-            f"**Untrained {choices.spec.title}: its weights are random numbers.** Its maps look like noise "
-            "and its top-5 is a guess. That is the point of this sanity check: the build-up from edges "
-            "to objects only appears after training."
+            "**Untrained weights: random numbers instead of learned ones.** The maps look like noise and "
+            "the top-5 is a guess. That is the point of this sanity check: the build-up from edges to "
+            "objects only appears after training. Switch back to *pretrained* in the sidebar to compare."
         )
     return choices
 

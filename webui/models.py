@@ -123,7 +123,7 @@ def _download_with_progress(spec: bv.BackboneSpec) -> None:
         bar.empty()
 
 
-def load(name: str, weights: str, *, key: str = "load") -> bv.Backbone | None:
+def load(name: str, weights: str, *, key: str = "load", offer_bundled: bool = True) -> bv.Backbone | None:
     """The backbone for this run, or ``None`` after explaining on the page why it cannot be loaded.
 
     Downloads pretrained weights first when needed (with a progress bar). A ``WeightsError`` (offline, a
@@ -134,6 +134,7 @@ def load(name: str, weights: str, *, key: str = "load") -> bv.Backbone | None:
         name: backbone spec name.
         weights: ``"pretrained"`` or ``"untrained"``.
         key: prefix of the buttons' keys (several backbones may fail on one page).
+        offer_bundled: offer a button that switches the sidebar to the bundled backbone.
     """
     spec = bv.get_spec(name)
     try:
@@ -142,11 +143,13 @@ def load(name: str, weights: str, *, key: str = "load") -> bv.Backbone | None:
         with st.spinner(f"Loading {spec.title} ({weights})…"):
             return cached_backbone(name, weights)
     except bv.WeightsError as error:
-        weights_problem(spec, error, key=key)
+        weights_problem(spec, error, key=key, offer_bundled=offer_bundled)
         return None
 
 
-def weights_problem(spec: bv.BackboneSpec, error: bv.WeightsError, *, key: str) -> None:
+def weights_problem(
+    spec: bv.BackboneSpec, error: bv.WeightsError, *, key: str, offer_bundled: bool = True
+) -> None:
     """Explains a weights failure and offers backbones that need no download."""
     st.error(f"**{spec.title}: the pretrained weights are not available.** {error.message}\n\n{error.hint}")
     st.write(
@@ -154,7 +157,7 @@ def weights_problem(spec: bv.BackboneSpec, error: bv.WeightsError, *, key: str) 
         f"and an untrained {spec.title} shows what the same architecture does before any learning."
     )
     left, right = st.columns(2)
-    if spec.name != DEFAULT_BACKBONE:
+    if offer_bundled and spec.name != DEFAULT_BACKBONE:
         left.button(
             "Use the bundled EfficientNet-Lite0",
             key=f"{key}.bundled.{spec.name}",
@@ -175,14 +178,20 @@ def _use_bundled() -> None:
 
 
 def analysis(
-    name: str, weights: str, image: ImageChoice, target: int | None = None, *, key: str = "load"
+    name: str,
+    weights: str,
+    image: ImageChoice,
+    target: int | None = None,
+    *,
+    key: str = "load",
+    offer_bundled: bool = True,
 ) -> bv.AnalysisResult | None:
     """The analysis of ``image`` by a backbone, or ``None``.
 
     Loads the backbone first (see :func:`load`); shows an ``st.error`` and returns ``None`` when the
     backbone or the image cannot be used.
     """
-    if load(name, weights, key=key) is None:
+    if load(name, weights, key=key, offer_bundled=offer_bundled) is None:
         return None
     try:
         with st.spinner(f"Looking at the picture with {bv.get_spec(name).title}…"):

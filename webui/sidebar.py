@@ -9,6 +9,7 @@ session state (:mod:`webui.state`), so they are the same whichever file drew the
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -37,8 +38,11 @@ from .state import (
     samples,
 )
 
-# Set while app.py's run draws the page, so that the page's own call draws nothing twice.
-_DRAWN = "_sidebar_drawn_this_run"
+# Set while app.py's run draws the page, so that the page's own call draws nothing twice. A thread-local,
+# not session state: a session runs its script in its own thread, and a write to st.session_state is a
+# point where Streamlit may abort the run for a newer one, which could leave a session-state flag
+# standing and hide the next run's sidebar (seen after two quick uploads).
+_run = threading.local()
 UPLOAD_KEY = "_w_upload"
 CAMERA_KEY = "_w_camera"
 THUMB = 96
@@ -52,18 +56,19 @@ WEIGHT_CAPTIONS = {
 @contextmanager
 def sidebar_for_this_run() -> Iterator[Choices]:
     """For ``app.py``: draws the sidebar, then lets the page run without drawing it again."""
+    _run.drawn = False
     choices = render_sidebar()
-    st.session_state[_DRAWN] = True
+    _run.drawn = True
     try:
         yield choices
     finally:
-        st.session_state.pop(_DRAWN, None)
+        _run.drawn = False
 
 
 def render_sidebar() -> Choices:
     """Draws the shared sidebar (once per run) and returns this session's choices."""
     init_defaults()
-    if st.session_state.get(_DRAWN):
+    if getattr(_run, "drawn", False):
         return current()
     with st.sidebar:
         _picture_picker()
@@ -105,11 +110,7 @@ def _picture_picker() -> None:
     st.subheader("Picture")
     names = [sample.name for sample in samples()]
     captions = {sample.name: sample.caption for sample in samples()}
-    st.image(
-        [_thumbnail(name) for name in names],
-        caption=[name.replace("_", " ") for name in names],
-        width=64,
-    )
+    st.image([_thumbnail(name) for name in names], width=56, alt=[captions[name] for name in names])
     st.selectbox(
         "Sample picture",
         names,
@@ -174,12 +175,10 @@ def _on_camera() -> None:
 def _take_file(file: object | None, kind: str) -> None:
     """Uses an uploaded file or camera photo, or keeps the previous picture and records why not."""
     state = st.session_state
-    if file is None:  # removed: go back to the last sample if the removed file was on show
+    if file is None:
+        # Removed from the widget (also on the way to replacing it): the picture on show stays until
+        # another one is chosen, so a refused replacement falls back to the previous upload.
         state.pop(IMAGE_ERROR, None)
-        if state[IMAGE].kind == kind:
-            name = state.get(SAMPLE) or samples()[0].name
-            state[SAMPLE] = name
-            state[IMAGE] = sample_choice(name)
         return
     name = getattr(file, "name", None) or "camera photo"
     data = file.getvalue()

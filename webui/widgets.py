@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import streamlit as st
@@ -13,6 +14,21 @@ from backbone_viz import render
 
 LEVEL_COLOURS = {"low": "blue", "mid": "green", "high": "orange"}
 LEVEL_WORDS = {"low": "edges & colours", "mid": "textures & parts", "high": "objects"}
+
+
+def png(image: Image.Image) -> bytes:
+    """PNG bytes for ``st.image``: lossless, for maps (flat colour cells compress well and fast)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def jpeg(image: Image.Image) -> bytes:
+    """JPEG bytes for ``st.image``: for photos and overlays, where PNG costs ~20 ms per 224 px picture
+    on every rerun (measured by bench/app.py) and JPEG well under 1 ms."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def explain(text: str) -> None:
@@ -54,13 +70,19 @@ def download_png(
 def picture(
     image: Image.Image,
     *,
+    photo: bool = False,
     caption: str | None = None,
     file_name: str | None = None,
     key: str | None = None,
     width: int | str = "stretch",
 ) -> None:
-    """``st.image`` (PNG, so that map cells stay crisp) plus, when ``file_name`` is given, its download."""
-    st.image(image, caption=caption, width=width, output_format="PNG")
+    """``st.image`` plus, when ``file_name`` is given, a PNG download of the same picture.
+
+    Args:
+        photo: the picture is photo-like (the crop, an overlay): sent as JPEG; else as PNG, so that a
+            map's cells stay crisp.
+    """
+    st.image(jpeg(image) if photo else png(image), caption=caption, width=width)
     if file_name is not None:
         download_png(lambda: image, file_name, key=key or f"dl.{file_name}")
 
@@ -75,12 +97,12 @@ def report_button(result: bv.AnalysisResult, file_stem: str, *, key: str) -> Non
     )
 
 
-def top5(result: bv.AnalysisResult) -> None:
-    """The head's top-5 as labelled bars, the Grad-CAM target marked."""
+def top5(result: bv.AnalysisResult, *, mark_target: bool = True) -> None:
+    """The head's top-5 as labelled bars; with ``mark_target``, the class Grad-CAM explains is marked."""
     for p in result.predictions:
-        mark = "  ← Grad-CAM explains this class" if p.index == result.target.index else ""
+        mark = "  ← Grad-CAM explains this class" if mark_target and p.index == result.target.index else ""
         st.progress(min(max(p.probability, 0.0), 1.0), text=f"**{p.label}** — {p.probability:.1%}{mark}")
-    if result.target.index not in {p.index for p in result.predictions}:
+    if mark_target and result.target.index not in {p.index for p in result.predictions}:
         st.caption(
             f"Grad-CAM explains **{result.target.label}** ({result.target.probability:.2%}), "
             "which is not in the top-5."

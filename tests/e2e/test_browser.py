@@ -111,11 +111,13 @@ def _check(page, shots: Path, name: str, *, min_images: int) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
         '[data-testid="stException"]'
     ).first.inner_text()
-    loaded = page.evaluate(
-        """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
-                 .filter(img => img.naturalWidth > 0).length"""
-    )
-    assert loaded >= min_images, f"{name}: only {loaded} pictures loaded"
+    count_loaded = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+                           .filter(img => img.complete && img.naturalWidth > 0).length"""
+    # An upload may trigger two reruns in a row (the old file removed, the new one added): give the
+    # page a moment to show every picture again before counting.
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(f"() => ({count_loaded})() >= {min_images}", timeout=30_000)
+    loaded = page.evaluate(count_loaded)
     # Streamlit scrolls inside its own containers, so full_page alone captures one screen: make the
     # window as tall as the content first.
     height = page.evaluate(
@@ -127,6 +129,7 @@ def _check(page, shots: Path, name: str, *, min_images: int) -> None:
     page.wait_for_timeout(500)
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     page.set_viewport_size(size)
+    assert loaded >= min_images, f"{name}: only {loaded} pictures loaded (see {shots / name}.png)"
 
 
 def _open_page(page, title: str) -> None:

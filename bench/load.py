@@ -1,0 +1,399 @@
+"""The web app under classroom load: one ``streamlit run app.py``, N students' browsers at once.
+
+A classroom is 20 to 30 browsers on one server, opened within the same minute. For each N (default 1, 4,
+8, 16) this starts a fresh server (loopback, offline: ``BACKBONE_VIZ_WEIGHTS_MIRROR`` points at a closed
+port; ``TORCH_HOME`` an empty temporary folder), lets one "teacher" browser open the home page first (the
+server loads the bundled backbone), then drives N browser sessions at once. One Chromium, one browser
+context per session, all driven concurrently from one asyncio loop with Playwright's async API (the sync
+API must not be shared between threads). Each session, with its own photo:
+
+1. opens the home page (the cat, analysed by the teacher's visit: a cache hit);
+2. uploads its photo through the sidebar (a phone-sized JPEG, different for every session: a model run);
+3. opens Feature build-up; 4. moves the layer slider one step (arrow key); 5. opens Grad-CAM.
+
+For N = 1 three sessions run one after another (``--serial-repeats``), so the baseline p50(1) rests on
+15 settles rather than 5. Each step is timed from the action to a *settled* page: the expected heading or text is there, no
+``stStatusWidget`` ("Running...") indicator, the script state is not running, and every
+``[data-testid="stImage"] img`` has decoded (``naturalWidth > 0``). Printed per N: p50 and p95 over all
+settles of the round, p95(N)/p50(1), errors (``stException`` boxes, unexpected ``st.error`` boxes,
+timeouts), the server's peak RSS (``VmHWM``: a process-lifetime peak, and the server is restarted per N,
+so it is the peak of that round, teacher's visit included) and its RSS after the round, and the CPU
+seconds the server and the browser used. Browser and server share this machine's cores, so the figures are
+pessimistic for a real classroom, where every student's browser draws on its own computer.
+
+``--soak-uploads 50`` instead uploads 50 different photos, one after the other, in one session, and prints
+the server's RSS after the first 5 (warm-up) and at the end.
+
+    python bench/load.py [--sessions 1 4 8 16] [--threads 1] [--photo 4032x3024] [--soak-uploads 50]
+
+Not a test: it takes minutes (N = 16 alone about one). Targets on a 2-core machine: N = 16 with no error,
+p95(16) <= 6 x p50(1), peak RSS <= 3 GB; soak growth after warm-up <= 100 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from playwright.async_api import Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.helpers import (  # noqa: E402
+    ERROR_BOX,
+    EXCEPTION,
+    IDLE_JS,
+    IMAGES_LOADED_JS,
+    LAUNCH,
+    memory_mb,
+    streamlit_server,
+)
+
+SAMPLES = ROOT / "assets" / "samples"
+HOME = "What does a CNN backbone see?"
+FEATURES = "Feature build-up: from edges to objects"
+GRADCAM = "Grad-CAM: where did the network look?"
+STEPS = ("home", "upload", "feature", "layer", "gradcam")
+TARGET_RATIO = 6.0
+TARGET_PEAK_MB = 3000.0
+TARGET_SOAK_GROWTH_MB = 100.0
+SOAK_WARMUP = 5
+
+
+# ------------------------------------------------------------------------------------------ photos
+
+
+def _variants():
+    """Distinct pictures from the samples: 8 transforms of each of the 7 (56 in all)."""
+    transforms = (
+        lambda im: im,
+        lambda im: im.transpose(Image.Transpose.ROTATE_90),
+        lambda im: im.transpose(Image.Transpose.ROTATE_180),
+        lambda im: im.transpose(Image.Transpose.ROTATE_270),
+        ImageOps.mirror,
+        lambda im: ImageOps.mirror(im).transpose(Image.Transpose.ROTATE_90),
+        lambda im: ImageOps.crop(im, border=min(im.size) // 10),
+        lambda im: im.crop((0, 0, im.width * 3 // 4, im.height * 3 // 4)),
+    )
+    samples = sorted(SAMPLES.glob("*.jpg"))
+    for transform in transforms:
+        for path in samples:
+            with Image.open(path) as picture:
+                yield path.stem, transform(picture.convert("RGB"))
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int] | None) -> list[Path]:
+    """``count`` different JPEGs in ``folder``; with ``size``, scaled to cover it like a phone photo."""
+    if count > 56:
+        raise ValueError("at most 56 distinct photos (8 transforms of the 7 samples)")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, (stem, picture) in zip(range(count), _variants(), strict=False):
+        if size is not None:
+            width, height = size if picture.width >= picture.height else size[::-1]
+            picture = ImageOps.fit(picture, (width, height), Image.Resampling.BICUBIC)
+        path = folder / f"photo{k:02d}-{stem}.jpg"
+        picture.save(path, format="JPEG", quality=90)
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------------------- one session
+
+
+@dataclass
+class Session:
+    """What one browser session saw: the settle time of each step, and what went wrong."""
+
+    times: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+async def settle(page: Page, marker: str | None = None, *, timeout_ms: float) -> None:
+    """Waits for ``marker`` text (if given), then for an idle script and every picture decoded."""
+    if marker is not None:
+        await page.get_by_text(marker, exact=False).first.wait_for(timeout=timeout_ms)
+    await page.wait_for_function(IDLE_JS, timeout=timeout_ms)
+    await page.wait_for_function(IMAGES_LOADED_JS, timeout=timeout_ms)
+
+
+async def problems(page: Page, step: str) -> list[str]:
+    """Exception boxes and error boxes on the page (none is expected in these steps)."""
+    found = []
+    for selector, what in ((EXCEPTION, "exception"), (ERROR_BOX, "st.error")):
+        boxes = page.locator(selector)
+        for i in range(await boxes.count()):
+            text = (await boxes.nth(i).inner_text()).strip().splitlines()
+            found.append(f"{step}: {what}: {text[0][:120] if text else ''}")
+    return found
+
+
+async def layer_metric(page: Page) -> str:
+    return (await page.locator('[data-testid="stMetricValue"]').first.inner_text()).strip()
+
+
+async def run_session(browser, url: str, photo: Path, *, timeout_ms: float) -> Session:
+    """One student: home, upload, Feature build-up, one layer further, Grad-CAM."""
+    result = Session()
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    nav = page.locator('[data-testid="stSidebarNav"]')
+
+    async def step(name: str, action, marker: str | None, until=None) -> None:
+        start = time.perf_counter()
+        await action()
+        if until is not None:
+            await page.wait_for_function(until[0], arg=until[1], timeout=timeout_ms)
+        await settle(page, marker, timeout_ms=timeout_ms)
+        result.times[name] = time.perf_counter() - start
+        result.errors += await problems(page, name)
+
+    try:
+        await step("home", lambda: page.goto(url), HOME)
+        uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
+        await step("upload", lambda: uploader.set_input_files(str(photo)), f"Now showing: your picture {photo.name}")
+        await step("feature", lambda: nav.get_by_text("Feature build-up", exact=True).click(), FEATURES)
+        before = await layer_metric(page)
+        thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Layer (left").get_by_role("slider")
+        changed = (
+            """before => document.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() !== before""",
+            before,
+        )
+        await step("layer", lambda: thumb.press("ArrowRight"), FEATURES, until=changed)
+        await step("gradcam", lambda: nav.get_by_text("Grad-CAM", exact=True).click(), GRADCAM)
+    except PlaywrightTimeout as error:
+        done = len(result.times)
+        result.errors.append(f"{STEPS[done]}: timeout: {str(error).splitlines()[0][:120]}")
+    finally:
+        await context.close()
+    return result
+
+
+# ------------------------------------------------------------------------------------------- rounds
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes (those that are gone count 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def descendants(root: int, *, exclude: int) -> list[int]:
+    """Every process below ``root`` (the Playwright driver and Chromium), minus ``exclude``'s tree."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child != exclude:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (p95 of 20 values is the 19th smallest)."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered), round(q / 100 * len(ordered))) - 1)]
+
+
+@dataclass
+class Round:
+    n: int
+    sessions: list[Session]
+    wall_s: float
+    warmup_s: float
+    peak_mb: float
+    rss_after_mb: float
+    server_cpu_s: float
+    browser_cpu_s: float
+
+    @property
+    def times(self) -> list[float]:
+        return [t for s in self.sessions for t in s.times.values()]
+
+    @property
+    def errors(self) -> list[str]:
+        return [e for s in self.sessions for e in s.errors]
+
+
+async def run_round(
+    n: int, photos: list[Path], env: dict[str, str], workdir: Path, timeout_ms: float, serial_repeats: int
+) -> Round:
+    with streamlit_server(workdir / f"n{n}", env=env) as server:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(**LAUNCH)
+            try:
+                teacher = await browser.new_page(viewport={"width": 1280, "height": 900})
+                start = time.perf_counter()
+                await teacher.goto(server.url)
+                await settle(teacher, HOME, timeout_ms=timeout_ms)
+                warmup = time.perf_counter() - start
+                await teacher.close()
+                browser_pids = descendants(os.getpid(), exclude=server.pid)
+                cpu0 = cpu_seconds([server.pid]), cpu_seconds(browser_pids)
+                start = time.perf_counter()
+                if n == 1:
+                    # One session's 5 settles make a shaky baseline: students one after another, each with
+                    # a new photo (a model run each), give more.
+                    sessions = [
+                        await run_session(browser, server.url, photos[k], timeout_ms=timeout_ms)
+                        for k in range(serial_repeats)
+                    ]
+                else:
+                    sessions = await asyncio.gather(
+                        *(run_session(browser, server.url, photos[k], timeout_ms=timeout_ms) for k in range(n))
+                    )
+                wall = time.perf_counter() - start
+                browser_pids = descendants(os.getpid(), exclude=server.pid)
+                cpu1 = cpu_seconds([server.pid]), cpu_seconds(browser_pids)
+            finally:
+                await browser.close()
+        rss, peak = memory_mb(server.pid)
+    return Round(n, list(sessions), wall, warmup, peak, rss, cpu1[0] - cpu0[0], max(cpu1[1] - cpu0[1], 0.0))
+
+
+def print_rounds(rounds: list[Round]) -> None:
+    base = next((statistics.median(r.times) for r in rounds if r.n == 1 and r.times), None)
+    print(f"{'N':>3} {'settles':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'p95/p50(1)':>10} {'errors':>6} "
+          f"{'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'browser CPU s':>13} {'wall s':>6}")
+    for r in rounds:
+        t = r.times
+        p50, p95 = (statistics.median(t), percentile(t, 95)) if t else (float("nan"),) * 2
+        ratio = f"{p95 / base:.2f}" if base else "n/a"
+        print(f"{r.n:>3} {len(t):>7} {p50:>6.2f} {p95:>6.2f} {max(t, default=float('nan')):>6.2f} {ratio:>10} "
+              f"{len(r.errors):>6} {r.peak_mb:>11.0f} {r.rss_after_mb:>12.0f} {r.server_cpu_s:>12.1f} "
+              f"{r.browser_cpu_s:>13.1f} {r.wall_s:>6.1f}")
+    print("p50 s per step (home, upload, feature, layer, gradcam) and the teacher's first visit:")
+    for r in rounds:
+        steps = "  ".join(
+            f"{name} {statistics.median(v):.2f}"
+            for name in STEPS
+            if (v := [s.times[name] for s in r.sessions if name in s.times])
+        )
+        print(f"  N={r.n:<3} {steps}  | first visit {r.warmup_s:.2f}")
+    for r in rounds:
+        for error in r.errors[:5]:
+            print(f"  N={r.n} error: {error}")
+    last = rounds[-1]
+    if base and last.times:
+        ratio = percentile(last.times, 95) / base
+        verdict = [
+            f"errors {len(last.errors)} (target 0)",
+            f"p95/p50(1) {ratio:.2f} (target <= {TARGET_RATIO:g})",
+            f"peak RSS {last.peak_mb:.0f} MB (target <= {TARGET_PEAK_MB:.0f})",
+        ]
+        ok = not last.errors and ratio <= TARGET_RATIO and last.peak_mb <= TARGET_PEAK_MB
+        print(f"N={last.n}: {'; '.join(verdict)} -> {'OK' if ok else 'MISSED'}")
+
+
+# --------------------------------------------------------------------------------------------- soak
+
+
+async def soak(count: int, photos: list[Path], env: dict[str, str], workdir: Path, timeout_ms: float) -> None:
+    with streamlit_server(workdir / "soak", env=env) as server:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(**LAUNCH)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                await page.goto(server.url)
+                await settle(page, HOME, timeout_ms=timeout_ms)
+                uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
+                series: list[tuple[int, float]] = []
+                errors: list[str] = []
+                start_mb = None
+                times = []
+                for k, photo in enumerate(photos[:count], start=1):
+                    began = time.perf_counter()
+                    await uploader.set_input_files(str(photo))
+                    await settle(page, f"Now showing: your picture {photo.name}", timeout_ms=timeout_ms)
+                    times.append(time.perf_counter() - began)
+                    errors += await problems(page, f"upload {k}")
+                    rss, _ = memory_mb(server.pid)
+                    if k == SOAK_WARMUP:
+                        start_mb = rss
+                    if k % 5 == 0 or k == count:
+                        series.append((k, rss))
+            finally:
+                await browser.close()
+        end_mb, peak_mb = memory_mb(server.pid)
+    print(f"soak: {count} uploads in one session, p50 {statistics.median(times):.2f} s per upload, "
+          f"errors {len(errors)}")
+    print("  server RSS MB after upload k: " + ", ".join(f"{k}: {mb:.0f}" for k, mb in series))
+    if start_mb is not None:
+        growth = end_mb - start_mb
+        verdict = "OK" if growth <= TARGET_SOAK_GROWTH_MB else "MISSED"
+        print(f"  after warm-up ({SOAK_WARMUP} uploads) {start_mb:.0f} MB, at the end {end_mb:.0f} MB: growth "
+              f"{growth:+.0f} MB (target <= {TARGET_SOAK_GROWTH_MB:.0f}) -> {verdict}; peak (VmHWM) {peak_mb:.0f} MB")
+    for error in errors[:5]:
+        print(f"  error: {error}")
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads in the server (BACKBONE_VIZ_TORCH_THREADS and OMP_NUM_THREADS); "
+                        "default: leave torch's default")
+    parser.add_argument("--photo", default="4032x3024",
+                        help="size of the uploaded photos (WxH, a 12-megapixel phone photo by default), "
+                        "or 'sample' for the samples' own sizes")
+    parser.add_argument("--serial-repeats", type=int, default=3,
+                        help="for N = 1, how many sessions run one after another (the baseline's sample)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds one step may take before it fails")
+    parser.add_argument("--soak-uploads", type=int, default=0, help="run the memory soak with this many uploads")
+    args = parser.parse_args()
+    size = None if args.photo == "sample" else tuple(int(v) for v in args.photo.lower().split("x"))
+    env = {}
+    if args.threads is not None:
+        # OMP_NUM_THREADS sizes torch's intra-op pool when torch starts; BACKBONE_VIZ_TORCH_THREADS is the
+        # app's own setting (read once in webui, where it exists).
+        env = {"BACKBONE_VIZ_TORCH_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
+    threads = f"{args.threads} (set)" if args.threads is not None else f"torch's default ({os.cpu_count()} cores here)"
+    timeout_ms = args.timeout * 1000
+    with tempfile.TemporaryDirectory(prefix="bv-load-") as tmp:
+        workdir = Path(tmp)
+        count = args.soak_uploads or max(*args.sessions, args.serial_repeats)
+        photos = make_photos(workdir / "photos", count, size)
+        print(f"photos: {count} different JPEGs, {args.photo}, {min(p.stat().st_size for p in photos) / 1e6:.1f} to "
+              f"{max(p.stat().st_size for p in photos) / 1e6:.1f} MB; torch threads in the server: {threads}")
+        if args.soak_uploads:
+            asyncio.run(soak(args.soak_uploads, photos, env, workdir, timeout_ms))
+            return
+        print("one Chromium, one context per session, driven concurrently (asyncio + Playwright async API); "
+              "a fresh server per N, warmed by one first visit")
+        rounds = []
+        for n in args.sessions:
+            rounds.append(asyncio.run(run_round(n, photos, env, workdir, timeout_ms, args.serial_repeats)))
+            print(f"  N={n} done in {rounds[-1].wall_s:.1f} s", flush=True)
+        print_rounds(rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""What the browser tests and ``bench/load.py`` share: start ``streamlit run app.py``, launch Chromium, read
+the server's memory, and the page checks that tell a settled page and shown errors.
+
+No Playwright objects are created here, so both the sync API (tests) and the async API (the load
+benchmark) use these helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Keyword arguments for ``playwright.chromium.launch`` (Debian's Chromium; never ``playwright install``).
+LAUNCH = {"executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+#: Downloads fail at once: nothing listens on port 9 (discard) of the loopback interface.
+OFFLINE_MIRROR = "http://127.0.0.1:9/"
+
+# --- page checks, as JavaScript for page.evaluate / page.wait_for_function -------------------------
+
+#: Every picture on the page has arrived and decoded.
+IMAGES_LOADED_JS = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+                             .every(img => img.complete && img.naturalWidth > 0)"""
+#: The script run is over and the "Running..." indicator is gone.
+IDLE_JS = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                   && document.querySelector('[data-testid="stApp"]')
+                        ?.getAttribute('data-test-script-state') !== 'running'"""
+EXCEPTION = '[data-testid="stException"]'
+ERROR_BOX = '[data-testid="stAlertContentError"]'
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running ``streamlit run app.py``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(
+    workdir: Path, *, env: Mapping[str, str] | None = None, startup_timeout: float = 60
+) -> Iterator[Server]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1, offline, with its own empty torch cache.
+
+    Args:
+        workdir: a folder for the server's log and, unless ``env`` names another, its ``TORCH_HOME``.
+        env: variables to set on top of this process's environment (``TORCH_HOME``, thread counts...).
+        startup_timeout: seconds to wait for ``/_stcore/health`` to answer.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "server.log"
+    full_env = {
+        **os.environ,
+        "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR,
+        "TORCH_HOME": str(workdir / "torch-home"),
+        **(env or {}),
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{server.log_text()}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """``(current RSS, lifetime peak RSS)`` of a process in MB, from ``VmRSS`` and ``VmHWM``."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024  # kB -> MB (MiB)
+    return fields["VmRSS"], fields["VmHWM"]
