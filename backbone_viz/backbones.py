@@ -28,6 +28,9 @@ from .specs import BackboneSpec, Preprocessing, get_spec, imagenet_categories
 #: What ``weights=`` accepts besides a checkpoint path.
 WEIGHT_CHOICES = ("pretrained", "untrained")
 
+#: Seed of the random initialisation behind ``weights="untrained"``.
+UNTRAINED_SEED = 0
+
 ProgressCallback = Callable[[int, "int | None"], None]
 
 
@@ -102,7 +105,8 @@ def load_backbone(
     Args:
         name: a spec name from :func:`backbone_viz.list_backbones` (``"resnet50"``).
         weights: ``"pretrained"`` (bundled, torch cache, or a download), ``"untrained"`` (random
-            initialisation: the sanity check, no hierarchy of features), or a path to a state dict
+            initialisation, the same every time: the sanity check, no hierarchy of features; its
+            random head can still look confident about a class, which means nothing), or a path to a state dict
             (``.pth``/``.pt`` loaded with ``weights_only=True``, or ``.safetensors``). A checkpoint whose
             classifier has another number of classes is accepted; class names come from a
             ``labels.txt`` beside it (one per line), else ``class 0 .. class N-1``.
@@ -117,7 +121,11 @@ def load_backbone(
         WeightsError: weights missing and not downloadable, or a checkpoint that does not fit.
     """
     spec = get_spec(name)
-    model = spec.build()
+    # A fixed, local seed: "untrained" is then the same random network in every process and after
+    # every cache reload, so a learner (and a test) sees reproducible maps; the global RNG is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_SEED)
+        model = spec.build()
     categories = imagenet_categories()
     if isinstance(weights, os.PathLike) or weights not in WEIGHT_CHOICES:
         path = Path(weights)

@@ -188,3 +188,14 @@ def test_truncated_file_in_the_cache_says_delete_with_the_path(
     with pytest.raises(bv.WeightsError) as info:
         bv.load_backbone("googlenet", device="cpu")
     assert str(cached) in str(info.value) and "Delete" in str(info.value)
+
+
+def test_untrained_is_the_same_random_network_every_time() -> None:
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    a = bv.load_backbone("googlenet", weights="untrained", device="cpu")
+    torch.manual_seed(123)
+    b = bv.load_backbone("googlenet", weights="untrained", device="cpu")
+    assert torch.rand(1) == before  # the global generator was left as it was
+    for key, value in a.model.state_dict().items():
+        assert torch.equal(value, b.model.state_dict()[key]), key
