@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
     st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
     st.Page("pages/compare.py", title="Compare backbones", icon=":material/compare:"),
+    st.Page("pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),
 ]
 
 page = st.navigation(PAGES)

@@ -80,8 +80,10 @@ def main() -> None:
     model_runs = len(calls) - before
 
     print("backbone-viz web app, server-side times measured with streamlit.testing.v1.AppTest")
-    print(f"backbone {spec.title} (bundled weights), sample 'cat', device {bv.default_device()}, "
-          f"torch threads {__import__('torch').get_num_threads()}")
+    print(
+        f"backbone {spec.title} (bundled weights), sample 'cat', device {bv.default_device()}, "
+        f"torch threads {__import__('torch').get_num_threads()}"
+    )
     print(f"warm-up (imports + model load + analysis): {warm_up:.2f} s\n")
     rows = [
         ("rerun after a layer slider change", reruns, RERUN_TARGET_S),

@@ -50,7 +50,11 @@ for name in picked:
     spec = specs[name]
     st.divider()
     result = models.analysis(
-        name, choices.weights, choices.image, key=f"compare.{name}", offer_bundled=models.DEFAULT_BACKBONE not in picked
+        name,
+        choices.weights,
+        choices.image,
+        key=f"compare.{name}",
+        offer_bundled=models.DEFAULT_BACKBONE not in picked,
     )
     if result is None:
         continue
@@ -70,7 +74,9 @@ for name in picked:
             continue
         image = render.map_image(render.representative(result, stage.last), size=crop.width)
         cell.image(widgets.png(image), width="stretch")
-        cell.caption(f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}")
+        cell.caption(
+            f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}"
+        )
         pictures.append(image)
         labels.append(widgets.stage_label(result, stage))
     last = spec.stages[-1].last

@@ -68,7 +68,9 @@ facts[3].metric("Level", f"{layer.level} · stage {layer.stage}")
 controls = st.columns([2, 2, 3])
 k_options = [k for k in (4, 8, 16, 32, 64) if k <= channels_total] or [channels_total]
 k = controls[0].select_slider(
-    "How many channels (the most active first)", k_options, **persistent("k", 16 if 16 in k_options else k_options[-1], options=k_options)
+    "How many channels (the most active first)",
+    k_options,
+    **persistent("k", 16 if 16 in k_options else k_options[-1], options=k_options),
 )
 scale = controls[1].radio(
     "Colour scale",
@@ -83,7 +85,9 @@ chosen = activation[channels]
 low, high = float(chosen.min()), float(chosen.max())
 with controls[2]:
     if scale == "shared":
-        st.markdown(f"**Shared scale:** dark = {low:.3g}, bright = {high:.3g} (raw values of these {len(channels)} maps)")
+        st.markdown(
+            f"**Shared scale:** dark = {low:.3g}, bright = {high:.3g} (raw values of these {len(channels)} maps)"
+        )
     else:
         st.markdown(
             f"**Own scale:** each map runs from its own minimum (dark) to its own maximum (bright). "
@@ -91,9 +95,7 @@ with controls[2]:
         )
 
 tile_min, tile_max = (low, high) if scale == "shared" else (None, None)
-tiles = [
-    render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max) for c in channels
-]
+tiles = [render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max) for c in channels]
 means = activation.reshape(channels_total, -1).mean(axis=1)
 st.image([widgets.png(tile) for tile in tiles], caption=[f"#{int(c)}" for c in channels], width=96)
 widgets.download_png(
@@ -132,7 +134,11 @@ with views[1]:
         key="fb.dl.overlay",
     )
 with views[2]:
-    bigger = " It is bigger than the picture: one map pixel can see everything." if layer.receptive_field >= crop.width else ""
+    bigger = (
+        " It is bigger than the picture: one map pixel can see everything."
+        if layer.receptive_field >= crop.width
+        else ""
+    )
     widgets.picture(
         render.receptive_field_box(crop, layer),
         photo=True,

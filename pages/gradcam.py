@@ -29,7 +29,10 @@ with right:
     mode = st.radio(
         "Class to explain",
         ["top", "other"],
-        format_func=lambda m: {"top": f"the top prediction ({base.predictions[0].label})", "other": "a class I choose"}[m],
+        format_func=lambda m: {
+            "top": f"the top prediction ({base.predictions[0].label})",
+            "other": "a class I choose",
+        }[m],
         label_visibility="collapsed",
         **persistent("target_mode", "top", options=["top", "other"]),
     )
@@ -53,10 +56,12 @@ if target is not None:
 crop = result.input_image
 stem = f"{choices.image.stem}-{spec.name}-gradcam-{result.target.index}"
 st.subheader(f"Every stage: what it sees and what counts for “{result.target.label}”")
-opacity = st.slider("Opacity of Grad-CAM over the picture", 0.0, 1.0, step=0.05, **persistent("cam_opacity", 0.55))
+opacity = st.slider(
+    "Opacity of Grad-CAM over the picture", 0.0, 1.0, step=0.05, **persistent("cam_opacity", 0.55)
+)
 
 heads = st.columns([1.3, 2, 2, 2])
-heads[1].markdown("**Activation** (most active channel)")
+heads[1].markdown("**Activation** (a strongly active channel)")
 heads[2].markdown("**Grad-CAM** (raw map)")
 heads[3].markdown("**Grad-CAM over the picture**")
 for stage in spec.stages:
@@ -75,7 +80,11 @@ for stage in spec.stages:
         widgets.download_png(
             lambda act=act, cam=cam, over=over, stage=stage: render.image_row(
                 [act, cam, over],
-                labels=[widgets.stage_label(result, stage), "Grad-CAM", f"Grad-CAM on the picture\n{result.target.label}"],
+                labels=[
+                    widgets.stage_label(result, stage),
+                    "Grad-CAM",
+                    f"Grad-CAM on the picture\n{result.target.label}",
+                ],
             ),
             f"{stem}-stage{stage.index}.png",
             key=f"gc.dl.stage{stage.index}",

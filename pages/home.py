@@ -33,11 +33,12 @@ cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
 for i, stage in enumerate(stages):
     cells[1 + 2 * i].markdown("### →")
     cells[2 + 2 * i].image(
-        widgets.png(render.map_image(render.representative(result, stage.last), size=crop.width)), width="stretch"
+        widgets.png(render.map_image(render.representative(result, stage.last), size=crop.width)),
+        width="stretch",
     )
     cells[2 + 2 * i].caption(widgets.stage_label(result, stage).replace("\n", "  \n"))
 st.caption(
-    "Each square is the most active channel of the stage's last layer (bright = strongly active). "
+    "Each square is one strongly active channel of the stage's last layer (bright = strongly active). "
     "“channels × height × width” is the stage's output shape: watch the height and width shrink while "
     "the channels grow. " + " ".join(f"Stage {s.index}: {widgets.level_badge(s.level)}" for s in stages)
 )
@@ -48,11 +49,15 @@ arrow1.markdown("### →")
 arrow2.markdown("### →")
 with pool.container(border=True):
     maps = result.activations[last.last.name].shape[0]
+    numbers = result.pooled.shape[0]
     if spec.head_splits:
-        pooling = f"stage {last.index}'s {maps} maps, each averaged to one number: {result.pooled.shape[0]} numbers"
-    else:
-        pooling = f"stage {last.index}'s {maps} maps, pooled and mixed by two layers into {result.pooled.shape[0]} numbers"
-    st.markdown(f"**global pool**  \n{pooling}")
+        st.markdown(
+            f"**global pool**  \nstage {last.index}'s {maps} maps, each averaged to one number: {numbers} numbers"
+        )
+    else:  # VGG: the maps are pooled to 7 x 7, flattened and mixed by two fully connected layers
+        st.markdown(
+            f"**pool + 2 layers**  \nstage {last.index}'s {maps} maps, pooled and mixed into {numbers} numbers"
+        )
 with head.container(border=True):
     st.markdown(
         f"**head**  \none score per class: {len(result.categories)} scores, turned into probabilities"
@@ -64,8 +69,12 @@ with top.container(border=True):
 with st.container(horizontal=True):
     widgets.download_png(
         lambda: render.image_row(
-            [crop, *(render.map_image(render.representative(result, s.last), size=crop.width) for s in stages)],
-            labels=[f"your picture\n3 × {crop.height} × {crop.width}"] + [widgets.stage_label(result, s) for s in stages],
+            [
+                crop,
+                *(render.map_image(render.representative(result, s.last), size=crop.width) for s in stages),
+            ],
+            labels=[f"your picture\n3 × {crop.height} × {crop.width}"]
+            + [widgets.stage_label(result, s) for s in stages],
         ),
         f"{choices.image.stem}-{spec.name}-stages.png",
         key="home.dl.stages",
@@ -74,6 +83,18 @@ with st.container(horizontal=True):
     widgets.report_button(result, f"{choices.image.stem}-{spec.name}", key="home.dl.report")
 
 st.subheader("Where to go next")
-st.page_link("pages/feature_buildup.py", label="Feature build-up: browse every layer and its channels", icon=":material/stacks:")
-st.page_link("pages/gradcam.py", label="Grad-CAM: which parts of the picture made the head decide", icon=":material/target:")
-st.page_link("pages/compare.py", label="Compare backbones: the same picture through 2 or 3 networks", icon=":material/compare:")
+st.page_link(
+    "pages/feature_buildup.py",
+    label="Feature build-up: browse every layer and its channels",
+    icon=":material/stacks:",
+)
+st.page_link(
+    "pages/gradcam.py",
+    label="Grad-CAM: which parts of the picture made the head decide",
+    icon=":material/target:",
+)
+st.page_link(
+    "pages/compare.py",
+    label="Compare backbones: the same picture through 2 or 3 networks",
+    icon=":material/compare:",
+)

@@ -11,6 +11,10 @@ Caches (``st.cache_resource``: one object shared by every session and thread, ne
   because nobody writes to it. Bounded by count: 32 small analyses (~4 MB each for Lite0) and 8 large
   ones (up to ~55 MB each for VGG-16).
 
+Heads (the "Backbone → heads" page): a learner's own head is fitted on the shared backbone and kept in
+that learner's session state, never in a shared cache; the analysis under it is kept per session too,
+slimmed to what the page draws (:class:`HeadView`).
+
 Weights that must be downloaded are fetched *before* the cached loader runs (``weights.ensure`` with a
 progress callback driving ``st.progress``), so that no element is drawn inside a cached function (which
 Streamlit would replay on every cache hit) and a failure is never cached.
@@ -18,7 +22,14 @@ Streamlit would replay on every cache hit) and a failure is never cached.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
 import streamlit as st
+from PIL import Image
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import backbone_viz as bv
 from backbone_viz import weights as weights_mod
@@ -199,3 +210,105 @@ def analysis(
     except bv.BackboneVizError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         return None
+
+
+# ------------------------------------------------------------------------------------------------ heads
+# The "Backbone → heads" page. Splitting a score and finding the pyramid only read a frozen analysis; a
+# new head is fitted per learner (kept in that learner's session state, never in a cache shared across
+# sessions) on the shared backbone, whose fit and analysis are stateless (no_grad / autograd.grad only).
+
+#: Longest side a training photo is shrunk to after decoding: the backbones look at a ~224 px crop of a
+#: ~256 px picture, and a class of 20 phone photos would otherwise hold 20 decoded 12-megapixel images.
+PHOTO_SIDE = 768
+#: Session key of the per-session analysis under a learner's own head (see :func:`head_view`).
+_HEAD_VIEW = "_heads.view"
+
+
+def contributions(name: str, weights: str, result: bv.AnalysisResult) -> bv.Contributions:
+    """Splits ``result``'s target score over the channels the head reads (only reads the shared head).
+
+    Raises:
+        HeadError: the backbone's score does not split (VGG).
+    """
+    return bv.head_contributions(cached_backbone(name, weights), result)
+
+
+def pyramid(result: bv.AnalysisResult) -> list[bv.PyramidLevel]:
+    """The maps at strides 8, 16 and 32 (C3, C4, C5) that a detector's neck reads from this analysis."""
+    return bv.feature_pyramid(result)
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def example_set() -> Mapping[str, tuple[Image.Image, ...]]:
+    """The ready-made example set (cat, coffee, person), made once per process and only ever read."""
+    return MappingProxyType({label: tuple(photos) for label, photos in bv.example_set().items()})
+
+
+def read_photos(
+    files: Sequence[UploadedFile],
+) -> tuple[list[tuple[str, Image.Image]], list[tuple[str, bv.ImageError]]]:
+    """Decodes a class's uploaded photos, each shrunk to at most ``PHOTO_SIDE`` px.
+
+    Returns:
+        ``(photos, problems)``: ``(file name, photo)`` for each photo that could be read, in upload
+        order, and ``(file name, error)`` for each that could not (not a picture, too large...).
+    """
+    photos: list[tuple[str, Image.Image]] = []
+    problems: list[tuple[str, bv.ImageError]] = []
+    for file in files:
+        try:
+            photo = bv.load_image(file)
+        except bv.ImageError as error:
+            problems.append((file.name, error))
+            continue
+        photo.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.LANCZOS)
+        photos.append((file.name, photo))
+    return photos, problems
+
+
+def train_head(name: str, weights: str, examples: Mapping[str, Sequence[Image.Image]]) -> bv.LinearHead:
+    """Fits a new linear head on the shared, frozen backbone (not cached: the head is one learner's).
+
+    Raises:
+        HeadError: unusable examples (fewer than 2 classes, a class with fewer than 2 photos...).
+    """
+    return bv.fit_head(cached_backbone(name, weights), examples)
+
+
+@dataclass(frozen=True, eq=False)
+class HeadView:
+    """What the page draws of one picture under a learner's own head: a slim part of the analysis.
+
+    The whole ``AnalysisResult`` holds every layer's activation (tens of MB for ResNet-50); a session
+    keeps only this.
+
+    Attributes:
+        predictions: the head's classes, most probable first (at most 5).
+        target: the class Grad-CAM explains (the top one).
+        gradcam: (h, w) Grad-CAM of ``target`` at the last stage's last layer.
+        input_image: the crop the model saw.
+    """
+
+    predictions: tuple[bv.Prediction, ...]
+    target: bv.Prediction
+    gradcam: np.ndarray
+    input_image: Image.Image
+
+
+def head_view(name: str, weights: str, image: ImageChoice, head: bv.LinearHead) -> HeadView:
+    """The picture analysed with the learner's head; the last one is kept in this session's state.
+
+    Raises:
+        HeadError: the head was fitted on another backbone or other weights.
+        ImageError: the picture cannot be read.
+    """
+    kept = st.session_state.get(_HEAD_VIEW)
+    key = (name, weights, image.sha256)
+    if kept is not None and kept[0] is head and kept[1] == key:
+        return kept[2]
+    backbone = cached_backbone(name, weights)
+    result = bv.analyze(backbone, bv.load_image(image.data), head=head)
+    last = backbone.spec.stages[-1].last.name
+    view = HeadView(result.predictions, result.target, result.gradcam[last], result.input_image)
+    st.session_state[_HEAD_VIEW] = (head, key, view)
+    return view

@@ -1,16 +1,23 @@
-"""Small drawing helpers the pages share: explanations, pictures with a PNG download, stage labels."""
+"""Small drawing helpers the pages share: explanations, pictures with a PNG download, stage labels,
+and the heads page's strips and contribution bars."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageOps
 
 import backbone_viz as bv
 from backbone_viz import render
+
+from . import models
 
 LEVEL_COLOURS = {"low": "blue", "mid": "green", "high": "orange"}
 LEVEL_WORDS = {"low": "edges & colours", "mid": "textures & parts", "high": "objects"}
@@ -112,3 +119,106 @@ def top5(result: bv.AnalysisResult, *, mark_target: bool = True) -> None:
 def top5_lines(result: bv.AnalysisResult) -> str:
     """The top-5 as short markdown lines, for narrow cells."""
     return "  \n".join(f"{p.probability:.0%} {p.label}" for p in result.predictions)
+
+
+# ------------------------------------------------------------------------------------------------ heads
+
+#: Colours for what a channel adds to a class score: green pushes it up, pink pulls it down.
+CONTRIBUTION_CMAP = "PiYG"
+UP_COLOUR = "#4d9221"
+DOWN_COLOUR = "#c51b7d"
+
+
+def value_strip(
+    values: np.ndarray,
+    *,
+    cmap: str = render.ACTIVATION_CMAP,
+    symmetric: bool = False,
+    height: int | None = None,
+) -> Image.Image:
+    """A (D,) vector as a colour strip one pixel column per value, ``height`` px tall.
+
+    Args:
+        height: default ``D / 28`` (at least 24), so that strips of 1024 and 4096 values look alike.
+        symmetric: colour from ``-m`` to ``+m`` with ``m`` the largest magnitude, so that zero sits in
+            the middle of a diverging colormap.
+    """
+    row = np.asarray(values, dtype=np.float32)[None, :]
+    limits = {}
+    if symmetric:
+        m = float(np.abs(row).max()) or 1.0
+        limits = {"vmin": -m, "vmax": m}
+    strip = Image.fromarray(render.colorize(row, cmap=cmap, **limits))
+    height = height or max(24, round(row.shape[1] / 28))
+    return strip.resize((row.shape[1], height), Image.Resampling.NEAREST)
+
+
+def contribution_table(contributions: bv.Contributions, up: np.ndarray, down: np.ndarray) -> pd.DataFrame:
+    """One row per channel of ``up`` then ``down``: its name, contribution, direction and the factors."""
+    channels = [int(c) for c in (*up, *down)]
+    return pd.DataFrame(
+        {
+            "channel": [f"#{c}" for c in channels],
+            "contribution": [float(contributions.values[c]) for c in channels],
+            "direction": ["pushes up" if contributions.values[c] > 0 else "pulls down" for c in channels],
+            "weight": [float(contributions.weights[c]) for c in channels],
+            "average": [float(contributions.pooled[c]) for c in channels],
+        }
+    )
+
+
+def contribution_chart(table: pd.DataFrame) -> alt.Chart:
+    """Horizontal bars of :func:`contribution_table`, largest push up on top, green up and pink down."""
+    return (
+        alt.Chart(table, height=22 * len(table))
+        .mark_bar()
+        .encode(
+            x=alt.X("contribution:Q", title="what the channel adds to the score"),
+            y=alt.Y("channel:N", sort=None, title=None),
+            color=alt.Color(
+                "direction:N",
+                scale=alt.Scale(domain=["pushes up", "pulls down"], range=[UP_COLOUR, DOWN_COLOUR]),
+                legend=alt.Legend(title=None, orient="bottom"),
+            ),
+            tooltip=[
+                "channel",
+                alt.Tooltip("contribution:Q", format="+.3f"),
+                alt.Tooltip("weight:Q", format="+.4f"),
+                alt.Tooltip("average:Q", format=".3f", title="channel's average"),
+            ],
+        )
+    )
+
+
+def contribution_figure(table: pd.DataFrame, title: str) -> Figure:
+    """The same bars as :func:`contribution_chart`, as a matplotlib ``Figure`` for the PNG download."""
+    figure = Figure(figsize=(6.4, 0.28 * len(table) + 1.2), dpi=120, layout="constrained")
+    axes = figure.add_subplot()
+    rows = list(range(len(table)))[::-1]  # first row on top
+    colours = [UP_COLOUR if v > 0 else DOWN_COLOUR for v in table["contribution"]]
+    axes.barh(rows, table["contribution"], color=colours)
+    axes.set_yticks(rows, table["channel"])
+    axes.axvline(0.0, color="#444444", linewidth=0.8)
+    axes.set_xlabel("what the channel adds to the score (weight × channel's average)")
+    axes.set_title(title, fontsize=10)
+    return figure
+
+
+def class_bars(predictions: Sequence[bv.Prediction], target: bv.Prediction | None = None) -> None:
+    """Labelled probability bars like :func:`top5`, for any head's predictions."""
+    for p in predictions:
+        mark = "  ← Grad-CAM explains this class" if target is not None and p.index == target.index else ""
+        st.progress(min(max(p.probability, 0.0), 1.0), text=f"**{p.label}** — {p.probability:.1%}{mark}")
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def example_thumbnails(side: int = 120) -> Mapping[str, tuple[bytes, ...]]:
+    """Square JPEG thumbnails of the example set's photos, per class (made once per process)."""
+    return MappingProxyType(
+        {
+            label: tuple(
+                jpeg(ImageOps.fit(photo, (side, side), Image.Resampling.LANCZOS)) for photo in photos
+            )
+            for label, photos in models.example_set().items()
+        }
+    )

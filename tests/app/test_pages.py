@@ -52,7 +52,11 @@ def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def _texts(at: AppTest) -> str:
     """All markdown, captions, headings and image captions of the last run, as one string."""
-    parts = [e.value for kind in ("markdown", "caption", "title", "subheader", "header", "info") for e in at.get(kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "title", "subheader", "header", "info")
+        for e in at.get(kind)
+    ]
     parts += [c for image in at.image for c in image.captions]
     parts += [p.proto.text for p in at.get("progress")]
     return "\n".join(str(p) for p in parts)
@@ -242,7 +246,9 @@ def test_every_figure_downloads_as_png(at: AppTest, page: str, monkeypatch: pyte
         assert isinstance(png, bytes) and png.startswith(b"\x89PNG"), name
 
 
-def test_download_shows_progress_and_a_failure_is_explained(at: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_shows_progress_and_a_failure_is_explained(
+    at: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from webui import models
 
     seen: list[tuple[int, int | None]] = []

@@ -70,13 +70,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(
-    workdir: Path, *, env: Mapping[str, str] | None = None, startup_timeout: float = 60
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    launcher: Path | None = None,
+    startup_timeout: float = 60,
 ) -> Iterator[Server]:
     """``streamlit run app.py`` on a free port of 127.0.0.1, offline, with its own empty torch cache.
 
     Args:
         workdir: a folder for the server's log and, unless ``env`` names another, its ``TORCH_HOME``.
         env: variables to set on top of this process's environment (``TORCH_HOME``, thread counts...).
+        launcher: a Python script to run instead of ``-m streamlit`` (it gets the same arguments, from
+            ``run`` on), e.g. one that instruments Streamlit before starting it.
         startup_timeout: seconds to wait for ``/_stcore/health`` to answer.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +94,9 @@ def streamlit_server(
         "TORCH_HOME": str(workdir / "torch-home"),
         **(env or {}),
     }
+    start = ["-m", "streamlit"] if launcher is None else [str(launcher)]
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, *start, "run", "app.py",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
     ]  # fmt: skip
     with open(log, "wb") as out:

@@ -95,7 +95,9 @@ def _settle(page) -> None:
     # A rerun may take a moment to start after a click or an upload (or be over already).
     with contextlib.suppress(PlaywrightTimeout):
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=1500)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=SETTLE_TIMEOUT_MS)
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=SETTLE_TIMEOUT_MS
+    )
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=SETTLE_TIMEOUT_MS)
     page.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
