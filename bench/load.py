@@ -81,7 +81,7 @@ SOAK_WARMUP = 5
 
 
 def _variants():
-    """Distinct pictures from the samples: 8 transforms of each of the 7 (56 in all)."""
+    """Distinct pictures from the samples: 8 transforms of each of the 7 (56 in all), the 7 as they are first."""
     transforms = (
         lambda im: im,
         lambda im: im.transpose(Image.Transpose.ROTATE_90),
@@ -101,16 +101,17 @@ def _variants():
 
 def make_photos(folder: Path, count: int, size: tuple[int, int] | None) -> list[Path]:
     """``count`` different JPEGs in ``folder``; with ``size``, scaled to cover it like a phone photo."""
-    if count > 56:
-        raise ValueError("at most 56 distinct photos (8 transforms of the 7 samples)")
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for k, (stem, picture) in zip(range(count), _variants(), strict=False):
+    variants = list(_variants())
+    for k in range(count):
+        stem, picture = variants[k % len(variants)]
         if size is not None:
             width, height = size if picture.width >= picture.height else size[::-1]
             picture = ImageOps.fit(picture, (width, height), Image.Resampling.BICUBIC)
         path = folder / f"photo{k:02d}-{stem}.jpg"
-        picture.save(path, format="JPEG", quality=90)
+        # Past the 56 variants, another JPEG quality makes other bytes: another analysis, not a cache hit.
+        picture.save(path, format="JPEG", quality=90 - k // len(variants))
         paths.append(path)
     return paths
 
@@ -206,7 +207,9 @@ STATE_JS = """() => ({
 })"""
 
 
-async def run_session(browser, url: str, photo: Path, *, timeout_ms: float, shots: Path | None = None) -> Session:
+async def run_session(
+    browser, url: str, photo: Path, *, timeout_ms: float, shots: Path | None = None
+) -> Session:
     """One student: home, upload, Feature build-up, one layer further, Grad-CAM."""
     result = Session()
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -225,7 +228,9 @@ async def run_session(browser, url: str, photo: Path, *, timeout_ms: float, shot
     try:
         await step("home", lambda: page.goto(url), HOME)
         uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
-        await step("upload", lambda: uploader.set_input_files(str(photo)), f"Now showing: your picture {photo.name}")
+        await step(
+            "upload", lambda: uploader.set_input_files(str(photo)), f"Now showing: your picture {photo.name}"
+        )
         await step("feature", lambda: nav.get_by_text("Feature build-up", exact=True).click(), FEATURES)
         before = await layer_metric(page)
         thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Layer (left").get_by_role("slider")
@@ -325,7 +330,12 @@ class Round:
 
 
 async def run_round(
-    n: int, photos: list[Path], env: dict[str, str], workdir: Path, timeout_ms: float, serial_repeats: int,
+    n: int,
+    photos: list[Path],
+    env: dict[str, str],
+    workdir: Path,
+    timeout_ms: float,
+    serial_repeats: int,
     browser_priority: str,
     spread_s: float,
     shots: Path | None,
@@ -356,7 +366,9 @@ async def run_round(
 
                     async def student(k: int) -> Session:
                         await asyncio.sleep(spread_s * k / n)  # arrivals evenly over the spread
-                        return await run_session(browser, server.url, photos[k], timeout_ms=timeout_ms, shots=shots)
+                        return await run_session(
+                            browser, server.url, photos[k], timeout_ms=timeout_ms, shots=shots
+                        )
 
                     sessions = await asyncio.gather(*(student(k) for k in range(n)))
                 wall = time.perf_counter() - start
@@ -373,23 +385,29 @@ async def run_round(
 
 def print_rounds(rounds: list[Round]) -> None:
     base = next((statistics.median(r.times) for r in rounds if r.n == 1 and r.times), None)
-    print(f"{'N':>3} {'settles':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'p95/p50(1)':>10} {'p95 open':>8} {'errors':>6} "
-          f"{'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'other CPU s':>11} {'wall s':>6}")
+    print(
+        f"{'N':>3} {'settles':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'p95/p50(1)':>10} {'p95 open':>8} {'errors':>6} "
+        f"{'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'other CPU s':>11} {'wall s':>6}"
+    )
     for r in rounds:
         t = r.times
         p50, p95 = (statistics.median(t), percentile(t, 95)) if t else (float("nan"),) * 2
         ratio = f"{p95 / base:.2f}" if base else "n/a"
         opened = [v for s in r.sessions for name, v in s.times.items() if name != "home"]
         p95_open = percentile(opened, 95) if opened else float("nan")
-        print(f"{r.n:>3} {len(t):>7} {p50:>6.2f} {p95:>6.2f} {max(t, default=float('nan')):>6.2f} {ratio:>10} "
-              f"{p95_open:>8.2f} "
-              f"{len(r.errors):>6} {r.peak_mb:>11.0f} {r.rss_after_mb:>12.0f} {r.server_cpu_s:>12.1f} "
-              f"{r.other_cpu_s:>11.1f} {r.wall_s:>6.1f}")
+        print(
+            f"{r.n:>3} {len(t):>7} {p50:>6.2f} {p95:>6.2f} {max(t, default=float('nan')):>6.2f} {ratio:>10} "
+            f"{p95_open:>8.2f} "
+            f"{len(r.errors):>6} {r.peak_mb:>11.0f} {r.rss_after_mb:>12.0f} {r.server_cpu_s:>12.1f} "
+            f"{r.other_cpu_s:>11.1f} {r.wall_s:>6.1f}"
+        )
     print("server side: script runs (one page drawn for one session), wall seconds in the server:")
     for r in rounds:
         if r.runs:
-            print(f"  N={r.n:<3} {len(r.runs)} runs, p50 {statistics.median(r.runs):.2f}, "
-                  f"p95 {percentile(r.runs, 95):.2f}, max {max(r.runs):.2f}")
+            print(
+                f"  N={r.n:<3} {len(r.runs)} runs, p50 {statistics.median(r.runs):.2f}, "
+                f"p95 {percentile(r.runs, 95):.2f}, max {max(r.runs):.2f}"
+            )
     print("p50 s per step (home, upload, feature, layer, gradcam) and the teacher's first visit:")
     for r in rounds:
         steps = "  ".join(
@@ -447,18 +465,30 @@ async def soak(count: int, photos: list[Path], env: dict[str, str], workdir: Pat
             finally:
                 await browser.close()
         peak_mb = memory_mb(server.pid)[1]
-    print(f"soak: {count} uploads in one session, p50 {statistics.median(times):.2f} s per upload, "
-          f"errors {len(errors)}")
-    print("  server RSS MB after upload k: " + ", ".join(f"{k}: {rss[k - 1]:.0f}" for k in range(5, count + 1, 5)))
+    print(
+        f"soak: {count} uploads in one session, p50 {statistics.median(times):.2f} s per upload, "
+        f"errors {len(errors)}"
+    )
+    print(
+        "  server RSS MB, median of each 10 uploads: "
+        + ", ".join(
+            f"{k + 1}-{min(k + 10, count)}: {statistics.median(rss[k : k + 10]):.0f}"
+            for k in range(0, count, 10)
+        )
+    )
     start = rss[SOAK_WARMUP : SOAK_WARMUP + 5]
     end = rss[-5:]
     growth = statistics.median(end) - statistics.median(start)
     verdict = "OK" if growth <= TARGET_SOAK_GROWTH_MB else "MISSED"
-    print(f"  uploads {SOAK_WARMUP + 1}-{SOAK_WARMUP + 5} (after warm-up): median {statistics.median(start):.0f} MB "
-          f"(min {min(start):.0f}, max {max(start):.0f}); uploads {count - 4}-{count}: median "
-          f"{statistics.median(end):.0f} MB (min {min(end):.0f}, max {max(end):.0f})")
-    print(f"  growth {growth:+.0f} MB (target <= {TARGET_SOAK_GROWTH_MB:.0f}) -> {verdict}; "
-          f"peak (VmHWM) {peak_mb:.0f} MB")
+    print(
+        f"  uploads {SOAK_WARMUP + 1}-{SOAK_WARMUP + 5} (after warm-up): median {statistics.median(start):.0f} MB "
+        f"(min {min(start):.0f}, max {max(start):.0f}); uploads {count - 4}-{count}: median "
+        f"{statistics.median(end):.0f} MB (min {min(end):.0f}, max {max(end):.0f})"
+    )
+    print(
+        f"  growth {growth:+.0f} MB (target <= {TARGET_SOAK_GROWTH_MB:.0f}) -> {verdict}; "
+        f"peak (VmHWM) {peak_mb:.0f} MB"
+    )
     for error in errors[:5]:
         print(f"  error: {error}")
 
@@ -467,25 +497,49 @@ async def soak(count: int, photos: list[Path], env: dict[str, str], workdir: Pat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads in the server (BACKBONE_VIZ_TORCH_THREADS and OMP_NUM_THREADS); "
-                        "default: leave torch's default")
-    parser.add_argument("--photo", default="4032x3024",
-                        help="size of the uploaded photos (WxH, a 12-megapixel phone photo by default), "
-                        "or 'sample' for the samples' own sizes")
-    parser.add_argument("--serial-repeats", type=int, default=3,
-                        help="for N = 1, how many sessions run one after another (the baseline's sample)")
-    parser.add_argument("--browser-priority", default="idle",
-                        help="Chromium's CPU priority: 'idle' (SCHED_IDLE: the server gets the CPU first, as "
-                        "if every student's browser ran on its own computer) or a niceness (0: share evenly)")
-    parser.add_argument("--spread", type=float, default=0.0,
-                        help="seconds over which the N sessions arrive, evenly (default 0: all at once, the "
-                        "worst case; a classroom opening within a minute is --spread 60)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads in the server (BACKBONE_VIZ_TORCH_THREADS and OMP_NUM_THREADS); "
+        "default: leave torch's default",
+    )
+    parser.add_argument(
+        "--photo",
+        default="4032x3024",
+        help="size of the uploaded photos (WxH, a 12-megapixel phone photo by default), "
+        "or 'sample' for the samples' own sizes",
+    )
+    parser.add_argument(
+        "--serial-repeats",
+        type=int,
+        default=3,
+        help="for N = 1, how many sessions run one after another (the baseline's sample)",
+    )
+    parser.add_argument(
+        "--browser-priority",
+        default="idle",
+        help="Chromium's CPU priority: 'idle' (SCHED_IDLE: the server gets the CPU first, as "
+        "if every student's browser ran on its own computer) or a niceness (0: share evenly)",
+    )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="seconds over which the N sessions arrive, evenly (default 0: all at once, the "
+        "worst case; a classroom opening within a minute is --spread 60)",
+    )
     parser.add_argument("--shots", type=Path, default=None, help="folder for a screenshot of every timeout")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds one step may take before it fails")
-    parser.add_argument("--soak-uploads", type=int, default=0, help="run the memory soak with this many uploads")
+    parser.add_argument(
+        "--timeout", type=float, default=120, help="seconds one step may take before it fails"
+    )
+    parser.add_argument(
+        "--soak-uploads", type=int, default=0, help="run the memory soak with this many uploads"
+    )
     args = parser.parse_args()
     size = None if args.photo == "sample" else tuple(int(v) for v in args.photo.lower().split("x"))
     # No module reloads when a source file changes during the run (someone editing the working tree):
@@ -495,22 +549,44 @@ def main() -> None:
         # OMP_NUM_THREADS sizes torch's intra-op pool when torch starts; BACKBONE_VIZ_TORCH_THREADS is the
         # app's own setting (read once in webui, where it exists).
         env |= {"BACKBONE_VIZ_TORCH_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
-    threads = f"{args.threads} (set)" if args.threads is not None else f"torch's default ({os.cpu_count()} cores here)"
+    threads = (
+        f"{args.threads} (set)"
+        if args.threads is not None
+        else f"torch's default ({os.cpu_count()} cores here)"
+    )
     timeout_ms = args.timeout * 1000
     with tempfile.TemporaryDirectory(prefix="bv-load-") as tmp:
         workdir = Path(tmp)
         count = args.soak_uploads or max(*args.sessions, args.serial_repeats)
         photos = make_photos(workdir / "photos", count, size)
-        print(f"photos: {count} different JPEGs, {args.photo}, {min(p.stat().st_size for p in photos) / 1e6:.1f} to "
-              f"{max(p.stat().st_size for p in photos) / 1e6:.1f} MB; torch threads in the server: {threads}")
+        print(
+            f"photos: {count} different JPEGs, {args.photo}, {min(p.stat().st_size for p in photos) / 1e6:.1f} to "
+            f"{max(p.stat().st_size for p in photos) / 1e6:.1f} MB; torch threads in the server: {threads}"
+        )
         if args.soak_uploads:
             asyncio.run(soak(args.soak_uploads, photos, env, workdir, timeout_ms))
             return
-        print("one Chromium, one context per session, driven concurrently (asyncio + Playwright async API); "
-              f"Chromium's CPU priority: {args.browser_priority}; arrivals spread over {args.spread:g} s; a fresh server per N, warmed by one first visit")
+        print(
+            "one Chromium, one context per session, driven concurrently (asyncio + Playwright async API); "
+            f"Chromium's CPU priority: {args.browser_priority}; arrivals spread over {args.spread:g} s; a fresh server per N, warmed by one first visit"
+        )
         rounds = []
         for n in args.sessions:
-            rounds.append(asyncio.run(run_round(n, photos, env, workdir, timeout_ms, args.serial_repeats, args.browser_priority, args.spread, args.shots)))
+            rounds.append(
+                asyncio.run(
+                    run_round(
+                        n,
+                        photos,
+                        env,
+                        workdir,
+                        timeout_ms,
+                        args.serial_repeats,
+                        args.browser_priority,
+                        args.spread,
+                        args.shots,
+                    )
+                )
+            )
             print(f"  N={n} done in {rounds[-1].wall_s:.1f} s", flush=True)
         print_rounds(rounds)
 

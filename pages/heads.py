@@ -5,6 +5,7 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from backbone_viz import render
+from backbone_viz.heads import RANDOM_CROPS
 from backbone_viz.images import EXTENSIONS
 from webui import models, widgets
 from webui.state import BACKBONE, WEIGHTS, ImageChoice, persistent, set_choice
@@ -17,6 +18,7 @@ RETRAIN = "heads.retrain"
 CLASS_COUNTS = [2, 3, 4, 5]
 CHANNELS_SHOWN = 6  # channel maps per row: the ones that push the score up most, then down most
 BARS = 8  # bars per direction in the contribution chart
+COPIES = RANDOM_CROPS + 1  # altered copies fit_head makes of each photo: its mirror image + random crops
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -128,37 +130,38 @@ with tab_sees:
 
         st.subheader(f"The score of “{label}”, added up channel by channel")
         total = float(values.sum())
-        numbers = st.columns(4)
-        numbers[0].metric(
-            "Sum of contributions",
-            f"{total:.3f}",
-            help=f"All {width} channels added up. Channels pushing up add {values[values > 0].sum():+.3f}, "
-            f"channels pulling down {values[values < 0].sum():+.3f}.",
-        )
-        numbers[1].metric(
-            "+ bias", f"{contributions.bias:+.3f}", help="One extra number per class, learned too."
-        )
-        numbers[2].metric("= sum + bias", f"{total + contributions.bias:.3f}")
-        numbers[3].metric(
-            "The head's own score (logit)",
-            f"{contributions.logit:.3f}",
-            help="The score the network computed for this class, before softmax turned all the scores "
-            "into probabilities.",
-        )
-        st.caption(
-            "The last two numbers agree: the split is exact, not an estimate. Channels pushing up add "
-            f"{values[values > 0].sum():+.3f} in total, channels pulling down {values[values < 0].sum():+.3f}; "
-            "most channels add almost nothing."
-        )
-
+        pushed, pulled = values[values > 0].sum(), values[values < 0].sum()
         up, down = contributions.top_up(CHANNELS_SHOWN), contributions.top_down(CHANNELS_SHOWN)
         table = widgets.contribution_table(
             contributions, contributions.top_up(BARS), contributions.top_down(BARS)
         )
-        chart, maps = st.columns([2, 3])
+        sums, chart = st.columns([2, 3])
+        with sums:
+            first, second = st.columns(2), st.columns(2)
+            first[0].metric(
+                "Sum of contributions",
+                f"{total:.3f}",
+                help=f"All {width} channels added up: those pushing up add {pushed:+.3f}, "
+                f"those pulling down {pulled:+.3f}.",
+            )
+            first[1].metric(
+                "+ bias", f"{contributions.bias:+.3f}", help="One extra number per class, learned too."
+            )
+            second[0].metric("= sum + bias", f"{total + contributions.bias:.3f}")
+            second[1].metric(
+                "Head's score (logit)",
+                f"{contributions.logit:.3f}",
+                help="The score the network computed for this class, before softmax turned all the "
+                "scores into probabilities.",
+            )
+            st.caption(
+                "The last two numbers agree: the split is exact, not an estimate. Channels pushing up add "
+                f"{pushed:+.3f} in total, channels pulling down {pulled:+.3f}; most channels add almost "
+                "nothing."
+            )
         with chart:
             st.markdown(f"**The {len(table)} channels that matter most for “{label}”**")
-            st.altair_chart(widgets.contribution_chart(table), width="stretch")
+            st.altair_chart(widgets.contribution_chart(table), width="stretch", height=26 * len(table) + 70)
             widgets.download_png(
                 lambda: widgets.contribution_figure(
                     table, f"What each channel adds to the score of “{label}”"
@@ -167,19 +170,18 @@ with tab_sees:
                 key="heads.dl.bars",
                 label="Bars (PNG)",
             )
+
         activation = split.activations[last_layer.name]
-        with maps:
-            if activation.shape[0] != width:
-                st.caption(
-                    f"`{last_layer.label}` has {activation.shape[0]} channels, not the {width} the head reads, "
-                    "so its maps are not shown here."
-                )
+        if activation.shape[0] != width:
+            st.caption(
+                f"`{last_layer.label}` has {activation.shape[0]} channels, not the {width} the head reads, "
+                "so its maps are not shown here."
+            )
+        else:
             for title, picked, direction in (
                 (f"Channels that push “{label}” up most", up, "up"),
                 (f"Channels that pull “{label}” down most", down, "down"),
             ):
-                if activation.shape[0] != width:
-                    break
                 st.markdown(f"**{title}**, and where they fire on the picture")
                 if len(picked) == 0:
                     st.caption("No channel does.")
@@ -189,7 +191,7 @@ with tab_sees:
                     for c in picked
                 ]
                 captions = [
-                    f"#{c}: {values[c]:+.3f}\n= {contributions.weights[c]:.3g} × {contributions.pooled[c]:.3g}"
+                    f"#{c} adds {values[c]:+.3f}\n= {contributions.weights[c]:.3g} × {contributions.pooled[c]:.3g}"
                     for c in picked
                 ]
                 for cell, image, caption in zip(st.columns(CHANNELS_SHOWN), images, captions, strict=False):
@@ -276,10 +278,11 @@ def _show_head(head: bv.LinearHead) -> None:
     facts[3].metric("Numbers learned", f"{k * d + k:,}", help=f"{k} × {d} weights + {k} biases")
     st.markdown(
         f"**Only the head was trained.** The backbone's {spec.params_millions:.1f} million weights did not "
-        f"change. Each photo (and 4 altered copies: mirrored, cropped, recoloured) went through the frozen "
-        f"backbone once to become {d} numbers, and the head learned {k} × {d} weights + {k} biases from "
-        "those lists: a small problem a laptop solves in about a second. Training the backbone itself took "
-        "over a million ImageNet photos and days of computing."
+        f"change. Each photo and {COPIES} altered copies of it (mirrored, cropped, recoloured) went once "
+        f"through the frozen backbone to become {d} numbers; that is where most of the fit time goes. The "
+        f"head then learned {k} × {d} weights + {k} biases from those lists of numbers, a small problem "
+        "solved in a blink. Training the backbone itself took over a million ImageNet photos and days of "
+        "computing."
     )
     names = state.get(PHOTO_NAMES, {})
     with st.expander(

@@ -170,11 +170,11 @@ def contribution_table(contributions: bv.Contributions, up: np.ndarray, down: np
 def contribution_chart(table: pd.DataFrame) -> alt.Chart:
     """Horizontal bars of :func:`contribution_table`, largest push up on top, green up and pink down."""
     return (
-        alt.Chart(table, height=22 * len(table))
+        alt.Chart(table, height=26 * len(table))
         .mark_bar()
         .encode(
             x=alt.X("contribution:Q", title="what the channel adds to the score"),
-            y=alt.Y("channel:N", sort=None, title=None),
+            y=alt.Y("channel:N", sort=None, title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.Color(
                 "direction:N",
                 scale=alt.Scale(domain=["pushes up", "pulls down"], range=[UP_COLOUR, DOWN_COLOUR]),

@@ -57,7 +57,9 @@ def _errors(at: AppTest) -> str:
 
 def _other_session_analyses(other: AppTest, sample: str) -> None:
     """The second session uploads a photo and gets a full analysis, unaffected by the first one's fault."""
-    other.sidebar.file_uploader[0].upload(f"{sample}.jpg", (SAMPLES / f"{sample}.jpg").read_bytes(), "image/jpeg")
+    other.sidebar.file_uploader[0].upload(
+        f"{sample}.jpg", (SAMPLES / f"{sample}.jpg").read_bytes(), "image/jpeg"
+    )
     other.run()
     assert not other.exception
     assert not other.error
@@ -66,7 +68,9 @@ def _other_session_analyses(other: AppTest, sample: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["under a regular file", "read-only folder"])
-def test_weights_folder_that_cannot_be_written(how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weights_folder_that_cannot_be_written(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if how == "under a regular file":
         blocker = tmp_path / "not-a-folder"
         blocker.write_text("a file where the cache folder should be")
@@ -175,9 +179,6 @@ def test_the_web_app_reads_uploads_only_through_load_image() -> None:
     risky = ("pickle", "torch.load", "np.load", "numpy.load", "joblib", "dill", "eval(", "exec(", "marshal")
     sources = [ROOT / "app.py", *(ROOT / "webui").glob("*.py"), *(ROOT / "pages").glob("*.py")]
     found = [
-        f"{path.relative_to(ROOT)}: {word}"
-        for path in sources
-        for word in risky
-        if word in path.read_text()
+        f"{path.relative_to(ROOT)}: {word}" for path in sources for word in risky if word in path.read_text()
     ]
     assert found == []

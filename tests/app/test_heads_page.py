@@ -73,18 +73,18 @@ def test_page_shows_all_three_sections(at: AppTest) -> None:
 def test_contributions_add_up_to_the_logit(at: AppTest) -> None:
     shown = _metrics(at)
     total, bias = float(shown["Sum of contributions"]), float(shown["+ bias"])
-    assert shown["= sum + bias"] == shown["The head's own score (logit)"]
+    assert shown["= sum + bias"] == shown["Head's score (logit)"]
     assert total + bias == pytest.approx(float(shown["= sum + bias"]), abs=0.0015)
     # The number shown is the network's own score for the top class, computed here independently.
     backbone = bv.load_backbone("efficientnet_lite0", device="cpu")
     result = bv.analyze(backbone, bv.load_image(SAMPLES / "cat.jpg"))
-    assert shown["The head's own score (logit)"] == f"{result.logits[result.target.index]:.3f}"
+    assert shown["Head's score (logit)"] == f"{result.logits[result.target.index]:.3f}"
     # Another class splits too, with its own numbers.
     at.radio(key="_w_heads.split_class").set_value(result.predictions[2].index).run()
     assert not at.exception
     shown = _metrics(at)
-    assert shown["The head's own score (logit)"] == f"{result.logits[result.predictions[2].index]:.3f}"
-    assert shown["= sum + bias"] == shown["The head's own score (logit)"]
+    assert shown["Head's score (logit)"] == f"{result.logits[result.predictions[2].index]:.3f}"
+    assert shown["= sum + bias"] == shown["Head's score (logit)"]
 
 
 def test_example_set_trains_a_new_head_that_classifies_a_new_picture(at: AppTest) -> None:

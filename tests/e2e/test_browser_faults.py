@@ -201,7 +201,14 @@ def _upload_target(page: Page, server: Server) -> tuple[str, dict[str, str]]:
 
 
 def _raw_put(
-    server: Server, path: str, headers: dict[str, str], *, length: int, body: bytes, boundary: str, hang_up: bool
+    server: Server,
+    path: str,
+    headers: dict[str, str],
+    *,
+    length: int,
+    body: bytes,
+    boundary: str,
+    hang_up: bool,
 ) -> str:
     """Sends a PUT whose header promises ``length`` bytes, then ``body``; then hangs up at once, or waits for
     the answer. Returns the status line, ``""`` if none came."""
@@ -233,7 +240,7 @@ def test_upload_requests_cut_off_or_too_big(server: Server, browser: Browser, fi
         boundary = "----backbone-viz-test"
         data = files["noise"].read_bytes()
         head = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"noise.jpg\"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="noise.jpg"\r\n'
             "Content-Type: image/jpeg\r\n\r\n"
         ).encode()
         whole = head + data + f"\r\n--{boundary}--\r\n".encode()
