@@ -8,7 +8,7 @@ Caches (``st.cache_resource``: one object shared by every session and thread, ne
 * analyses: keyed by (backbone name, weights, sha256 of the image bytes, target class); the bytes travel
   as the unhashed ``_image_bytes``. ``AnalysisResult`` holds read-only arrays in ``MappingProxyType``
   (not picklable), so ``st.cache_resource`` returns the shared frozen object itself, which is safe
-  because nobody writes to it. Bounded by count: 32 small analyses (~4 MB each for Lite0) and 8 large
+  because nobody writes to it. Bounded by count: 16 small analyses (~4 MB each for Lite0) and 8 large
   ones (up to ~55 MB each for VGG-16).
 
 Heads (the "Backbone → heads" page): a learner's own head is fitted on the shared backbone and kept in
@@ -22,12 +22,14 @@ Streamlit would replay on every cache hit) and a failure is never cached.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
@@ -36,8 +38,14 @@ from backbone_viz import weights as weights_mod
 
 from .state import BACKBONE, DEFAULT_BACKBONE, WEIGHTS, ImageChoice, set_choice
 
-SMALL_ANALYSES = 32
+SMALL_ANALYSES = 16
 LARGE_ANALYSES = 8
+
+# Every session analyses in its own thread; torch's default (one intra-op thread per core, for each
+# analysis) oversubscribes the CPU when a whole class works at once. One thread per analysis lost nothing
+# for a lone session and used less CPU for the same work at N=16 (bench/engine_load.py, bench/load.py).
+# BACKBONE_VIZ_TORCH_THREADS overrides it (e.g. a single-user machine with many cores).
+torch.set_num_threads(int(os.environ.get("BACKBONE_VIZ_TORCH_THREADS", "1")))
 
 
 def _is_small(name: str) -> bool:

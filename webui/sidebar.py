@@ -18,7 +18,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 import backbone_viz as bv
-from backbone_viz.images import EXTENSIONS
+from backbone_viz.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
 
 from . import models
 from .state import (
@@ -46,6 +46,8 @@ _run = threading.local()
 UPLOAD_KEY = "_w_upload"
 CAMERA_KEY = "_w_camera"
 THUMB = 96
+#: Longest side, in pixels, of the copy of an upload that the session keeps and analyses.
+WORKING_SIDE = 1024
 
 WEIGHT_CAPTIONS = {
     "pretrained": "learned from ImageNet",
@@ -123,8 +125,11 @@ def _picture_picker() -> None:
         type=list(EXTENSIONS),
         key=UPLOAD_KEY,
         on_change=_on_upload,
-        help="PNG, JPEG, WebP, GIF, BMP or TIFF, up to 20 MB. The picture stays on this server only while "
-        "you use the app.",
+        help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, up to {MAX_BYTES // 2**20} MB and "
+        f"{MAX_PIXELS // 1_000_000} megapixels. The picture stays on this server only while you use the app.",
+    )
+    st.caption(
+        f"Up to {MAX_BYTES // 2**20} MB and {MAX_PIXELS // 1_000_000} megapixels (a phone photo is about 12)."
     )
     if st.toggle("…or take a photo with the camera", **persistent(USE_CAMERA, False)):
         st.camera_input("Camera", key=CAMERA_KEY, on_change=_on_camera, label_visibility="collapsed")
@@ -149,11 +154,11 @@ def _preview(image_sha256: str, _data: bytes) -> bytes:
     return _jpeg(bv.load_image(_data), (2 * THUMB, 2 * THUMB))
 
 
-def _jpeg(picture: Image.Image, size: tuple[int, int]) -> bytes:
+def _jpeg(picture: Image.Image, size: tuple[int, int], *, quality: int = 85) -> bytes:
     picture = picture.copy()
     picture.thumbnail(size, Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=85)
+    picture.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
@@ -183,10 +188,15 @@ def _take_file(file: object | None, kind: str) -> None:
     name = getattr(file, "name", None) or "camera photo"
     data = file.getvalue()
     try:
-        bv.load_image(data)
+        picture = bv.load_image(data)
     except bv.ImageError as error:
         state[IMAGE_ERROR] = (name, error.message, error.hint)
         return
+    if max(picture.size) > WORKING_SIDE:
+        # A 12-megapixel phone photo would be decoded again by the preview and by every analysis, and
+        # kept whole in this session; every backbone resizes to 256 px anyway. Keep a copy at most
+        # WORKING_SIDE px on its longest side instead (bench/load.py: decoding was ~30% of page time).
+        data = _jpeg(picture, (WORKING_SIDE, WORKING_SIDE), quality=92)
     caption = "your camera photo" if kind == "camera" else f"your picture {name}"
     state[IMAGE] = ImageChoice.from_bytes(kind, name, caption, data)
     state[SAMPLE] = None

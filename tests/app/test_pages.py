@@ -162,6 +162,23 @@ def test_upload_replaces_the_picture_on_every_page(at: AppTest) -> None:
     assert at.session_state["image"].name == "flower.jpg"
 
 
+def test_a_large_photo_is_kept_at_working_size(at: AppTest) -> None:
+    """A phone-sized photo is decoded once and kept at most 1024 px: sessions stay small and fast."""
+    import io
+
+    from PIL import Image
+
+    big = bv.load_image(SAMPLES / "coffee.jpg").resize((4000, 3000))
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    at.sidebar.file_uploader[0].upload("phone.jpg", buffer.getvalue(), "image/jpeg").run()
+    assert not at.exception
+    kept = at.session_state["image"]
+    assert kept.name == "phone.jpg" and len(kept.data) < len(buffer.getvalue())
+    assert Image.open(io.BytesIO(kept.data)).size == (1024, 768)
+    assert any("megapixels" in c.value for c in at.sidebar.caption)
+
+
 def test_bad_upload_is_refused_and_the_app_keeps_working(at: AppTest) -> None:
     at.sidebar.file_uploader[0].upload("notes.png", b"These are my notes, not a picture.\n" * 10, "image/png")
     at.run()
