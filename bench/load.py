@@ -506,7 +506,7 @@ def main() -> None:
         type=int,
         default=None,
         help="torch threads in the server (BACKBONE_VIZ_TORCH_THREADS and OMP_NUM_THREADS); "
-        "default: leave torch's default",
+        "default: the app's own setting (1 thread per analysis, webui/models.py)",
     )
     parser.add_argument(
         "--photo",
@@ -552,7 +552,7 @@ def main() -> None:
     threads = (
         f"{args.threads} (set)"
         if args.threads is not None
-        else f"torch's default ({os.cpu_count()} cores here)"
+        else f"the app's setting ({os.environ.get('BACKBONE_VIZ_TORCH_THREADS', '1')}; {os.cpu_count()} cores here)"
     )
     timeout_ms = args.timeout * 1000
     with tempfile.TemporaryDirectory(prefix="bv-load-") as tmp:
