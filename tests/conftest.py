@@ -21,6 +21,18 @@ def _isolated_torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch-home"))
 
 
+@pytest.fixture
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty torch cache for one test and no mirror (for the weights tests, which serve their
+    own files on loopback); returns the checkpoint folder, which does not exist yet."""
+    from backbone_viz.weights import MIRROR_ENV
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return tmp_path / "torch-home" / "hub" / "checkpoints"
+
+
 @pytest.fixture(scope="session")
 def lite0():
     """EfficientNet-Lite0 with its bundled ImageNet weights, on the CPU."""

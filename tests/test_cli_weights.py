@@ -18,13 +18,8 @@ from backbone_viz.weights import WeightsFile
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh torch cache per test and no mirror (conftest sets one that goes nowhere)."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.delenv(weights.MIRROR_ENV, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    return tmp_path / "torch-home" / "hub" / "checkpoints"
+# A fresh, empty torch cache per test and no mirror (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("_own_cache")
 
 
 @pytest.fixture
