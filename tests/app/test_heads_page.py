@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
+from tests.app.helpers import texts
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -28,14 +29,7 @@ def at() -> AppTest:
 
 
 def _texts(at: AppTest) -> str:
-    parts = [
-        e.value
-        for kind in ("markdown", "caption", "title", "subheader", "info", "warning")
-        for e in at.get(kind)
-    ]
-    parts += [c for image in at.image for c in image.captions]
-    parts += [p.proto.text for p in at.get("progress")]
-    return "\n".join(str(p) for p in parts)
+    return texts(at, ("markdown", "caption", "title", "subheader", "info", "warning"))
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

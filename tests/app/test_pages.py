@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
+from tests.app.helpers import texts
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest.from_string scripts import webui from the repository root
@@ -52,14 +53,7 @@ def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def _texts(at: AppTest) -> str:
     """All markdown, captions, headings and image captions of the last run, as one string."""
-    parts = [
-        e.value
-        for kind in ("markdown", "caption", "title", "subheader", "header", "info")
-        for e in at.get(kind)
-    ]
-    parts += [c for image in at.image for c in image.captions]
-    parts += [p.proto.text for p in at.get("progress")]
-    return "\n".join(str(p) for p in parts)
+    return texts(at, ("markdown", "caption", "title", "subheader", "header", "info"))
 
 
 def _image_count(at: AppTest) -> int:
