@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from .errors import BackboneVizError
@@ -52,11 +53,11 @@ def _analyze(args: argparse.Namespace) -> int:
         table = {
             "backbone": result.backbone,
             "weights": result.weights,
-            "target": vars_of(result.target),
-            "predictions": [vars_of(p) for p in result.predictions],
+            "target": asdict(result.target),
+            "predictions": [asdict(p) for p in result.predictions],
             "layers": [
                 {
-                    **vars_of(layer),
+                    **asdict(layer),
                     "shape": list(result.activations[layer.name].shape),
                     "gradcam_max": float(result.gradcam[layer.name].max()),
                 }
@@ -71,13 +72,6 @@ def _analyze(args: argparse.Namespace) -> int:
         for p in result.predictions:
             print(f"{p.probability:7.2%}  {p.label} (class {p.index})")
     return 0
-
-
-def vars_of(obj: object) -> dict:
-    """A dataclass instance as a plain dict (for JSON)."""
-    from dataclasses import asdict
-
-    return asdict(obj)  # type: ignore[call-overload]
 
 
 def build_parser() -> argparse.ArgumentParser:
