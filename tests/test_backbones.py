@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 import backbone_viz as bv
-from backbone_viz.backbones import Backbone, read_checkpoint
+from backbone_viz.backbones import Backbone
+from backbone_viz.checkpoints import read_checkpoint
 from tests.conftest import sample
 
 

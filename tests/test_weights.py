@@ -14,6 +14,7 @@ import pytest
 import torch
 from weights_server import WeightsServer, leftovers, named, refused_port, silent_port, tiny_checkpoint
 
+import backbone_viz as bv
 from backbone_viz import weights
 from backbone_viz.errors import WeightsError
 from backbone_viz.weights import WeightsFile
@@ -85,9 +86,9 @@ def test_cache_dir_is_torchs_checkpoint_folder(_own_cache: Path) -> None:
 
 
 def test_bundled_path_only_for_lite0() -> None:
-    path = weights.bundled_path("efficientnet_lite0")
+    path = weights.bundled_path(bv.get_spec("efficientnet_lite0"))
     assert path is not None and path.is_file() and path.suffix == ".pth"
-    assert weights.bundled_path("resnet50") is None
+    assert weights.bundled_path(bv.get_spec("resnet50")) is None
 
 
 def test_weights_file_needs_a_hash_in_its_name() -> None:
