@@ -78,6 +78,21 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class FeatureInfo:
+    """One map a detector's neck can read, as timm's ``feature_info`` entries describe it.
+
+    Attributes:
+        num_chs: channels of the map.
+        reduction: its stride relative to the input.
+        module: the layer it comes from (dotted module name).
+    """
+
+    num_chs: int
+    reduction: int
+    module: str
+
+
+@dataclass(frozen=True)
 class BundledWeights:
     """Pretrained weights that ship inside a Python package, so no download is ever needed.
 
@@ -166,6 +181,14 @@ class BackboneSpec:
             StageSpec(index=i, stride=ls[0].stride, level=ls[-1].level, layers=tuple(ls))
             for i, ls in groups.items()
         )
+
+    @property
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        """The deepest map at each stride, one per stage (timm's ``feature_info``).
+
+        A detector reads the LAST layer of each stride: the deepest features at that resolution.
+        """
+        return tuple(FeatureInfo(s.last.channels, s.stride, s.last.name) for s in self.stages)
 
     def layer(self, key: str) -> LayerSpec:
         """Finds a layer by dotted name or label.
