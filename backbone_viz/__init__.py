@@ -8,29 +8,36 @@ Example::
     res.predictions[0].label, res.activations["blocks.2.1"].shape, res.gradcam["bn2"].shape
 """
 
-from .analysis import AnalysisResult, Prediction, analyze, upsample
-from .backbones import Backbone, default_device, load_backbone
-from .errors import BackboneVizError, HeadError, ImageError, WeightsError
-from .heads import (
-    Contributions,
-    LinearHead,
-    LooPrediction,
-    PyramidLevel,
-    example_set,
-    feature_pyramid,
-    fit_head,
-    head_contributions,
+from .analysis import (
+    Activations,
+    AnalysisResult,
+    GradCam,
+    Prediction,
+    analyze,
+    analyze_parts,
+    layer_gradcam,
+    upsample,
 )
+from .backbones import Backbone, default_device, load_backbone
+from .contributions import Contributions, head_contributions
+from .errors import BackboneVizError, HeadError, ImageError, WeightsError
+from .head import Head, check_fits
 from .images import load_image
+from .pyramid import PyramidLevel, feature_pyramid
+from .samples import example_set
 from .specs import BackboneSpec, LayerSpec, StageSpec, get_spec, list_backbones
+from .transfer import LinearHead, LooPrediction, fit_head
 
 __all__ = [
+    "Activations",
     "AnalysisResult",
     "Backbone",
     "BackboneSpec",
     "BackboneVizError",
     "Contributions",
+    "Head",
     "HeadError",
+    "GradCam",
     "ImageError",
     "LayerSpec",
     "LinearHead",
@@ -40,12 +47,15 @@ __all__ = [
     "StageSpec",
     "WeightsError",
     "analyze",
+    "analyze_parts",
+    "check_fits",
     "default_device",
     "example_set",
     "feature_pyramid",
     "fit_head",
     "get_spec",
     "head_contributions",
+    "layer_gradcam",
     "list_backbones",
     "load_backbone",
     "load_image",

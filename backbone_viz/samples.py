@@ -2,17 +2,23 @@
 
 Sources and licences are listed in ``assets/samples/LICENSES.md``; captions in
 ``assets/samples/captions.json``. Read a sample with :func:`backbone_viz.images.load_image`, like any
-other picture, so that samples and uploads go through the same door.
+other picture, so that samples and uploads go through the same door. :func:`example_set` makes the
+transfer-learning page's labelled photos from the same pictures.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["SAMPLES_DIR", "Sample", "list_samples"]
+from PIL import Image
+
+from .images import load_image
+
+__all__ = ["SAMPLES_DIR", "Sample", "example_set", "list_samples"]
 
 SAMPLES_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "assets" / "samples"
 """Folder of the sample pictures: ``assets/samples`` beside the ``backbone_viz`` package."""
@@ -61,3 +67,36 @@ def list_samples(*, samples_dir: Path = SAMPLES_DIR) -> list[Sample]:
         if path.is_file() and path.suffix.lower() in _SUFFIXES
     ]
     return sorted(samples, key=lambda sample: (sample.name != _FIRST, sample.name))
+
+
+def example_set() -> dict[str, list[Image.Image]]:
+    """The ready-made example set of the transfer-learning page, made from ``assets/samples``.
+
+    Three classes; only 7 sample photos ship, one per subject, so two classes are crops of one photo:
+
+    * ``"cat"``: 3 different crops of the one cat photo (whole, left 70 %, right 70 %);
+    * ``"coffee"``: 3 different crops of the one espresso photo;
+    * ``"person"``: two genuinely different photos, the astronaut Eileen Collins and Grace Hopper.
+
+    Leave-one-out on ``cat`` and ``coffee`` therefore only tests recognising another crop of a photo the
+    head has seen (easy); ``person`` tests generalising from one person's photo to another person's.
+
+    Returns:
+        ``{label: [RGB PIL images]}`` in a fixed order: 3 + 3 + 2 photos.
+    """
+    cat, coffee = _sample("cat"), _sample("coffee")
+    return {
+        "cat": _crops(cat, [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.7, 1.0), (0.3, 0.05, 1.0, 1.0)]),
+        "coffee": _crops(coffee, [(0.0, 0.0, 1.0, 1.0), (0.1, 0.0, 0.8, 0.9), (0.2, 0.1, 1.0, 1.0)]),
+        "person": [_sample("astronaut"), _sample("grace_hopper")],
+    }
+
+
+def _sample(name: str) -> Image.Image:
+    return load_image(SAMPLES_DIR / f"{name}.jpg")
+
+
+def _crops(photo: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[Image.Image]:
+    """Crops of ``photo`` at fractional ``(left, top, right, bottom)`` boxes."""
+    w, h = photo.size
+    return [photo.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))) for x0, y0, x1, y1 in boxes]

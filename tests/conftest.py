@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
+
+if TYPE_CHECKING:
+    # Annotations only: backbone_viz is imported after the environment below is set.
+    import backbone_viz as bv
 
 # Tests never touch the internet and never read or write the user's torch cache.
 os.environ.setdefault("BACKBONE_VIZ_WEIGHTS_MIRROR", "http://127.0.0.1:9/")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "assets" / "samples"
+#: The ImageNet classes the cat sample may fairly be called.
+CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +48,73 @@ def lite0():
     import backbone_viz as bv
 
     return bv.load_backbone("efficientnet_lite0", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cat(lite0: bv.Backbone) -> bv.AnalysisResult:
+    """The cat photo under the bundled backbone's own ImageNet head."""
+    import backbone_viz as bv
+
+    return bv.analyze(lite0, sample("cat"))
+
+
+@pytest.fixture(scope="module")
+def resnet50() -> tuple[bv.Backbone, bv.AnalysisResult]:
+    """Untrained ResNet-50 and its analysis of the cat photo."""
+    return untrained("resnet50")
+
+
+def untrained(name: str) -> tuple[bv.Backbone, bv.AnalysisResult]:
+    """A backbone with seeded random weights on the CPU, and its analysis of the cat photo."""
+    import backbone_viz as bv
+
+    torch.manual_seed(0)
+    bb = bv.load_backbone(name, weights="untrained", device="cpu")
+    return bb, bv.analyze(bb, sample("cat"))
+
+
+class TinyNet(nn.Module):
+    """conv 1x1 (3 -> 2: red, blue) -> ReLU -> global average pool -> linear (2 -> 2, with bias)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, kernel_size=1, bias=False)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).view(2, 3, 1, 1))
+            self.fc.weight.copy_(torch.tensor([[2.0, -1.0], [-1.0, 3.0]]))
+            self.fc.bias.copy_(torch.tensor([0.5, -0.25]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
+
+
+def tiny_backbone(model: nn.Module, size: int, categories: tuple[str, ...]) -> bv.Backbone:
+    """A hand-made backbone around ``model`` (a :class:`TinyNet`), with identity preprocessing at ``size``."""
+    from backbone_viz.backbones import Backbone, _prepare
+    from backbone_viz.graph import build_extractor
+    from backbone_viz.specs import BackboneSpec, Preprocessing, _layers
+
+    _prepare(model)
+    spec = BackboneSpec(
+        name="tiny", title="Tiny", summary="", params_millions=0.0,
+        layers=_layers([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
+        # Identity preprocessing: resize and crop to `size`, mean 0, std 1.
+        preprocessing=Preprocessing(size, size, "bilinear", (0.0,) * 3, (1.0,) * 3),
+        weights_file=None, build=type(model),
+    )
+    extractor = build_extractor(model, ["relu"], head="fc", pooled="flatten")
+    return Backbone(spec, model, "untrained", categories, torch.device("cpu"), extractor)
+
+
+def assert_splits_exactly(c: bv.Contributions, res: bv.AnalysisResult) -> None:
+    """``c`` splits the target score of ``res`` exactly over its channels."""
+    assert c.values.shape == c.pooled.shape == c.weights.shape == res.pooled.shape
+    assert c.logit == pytest.approx(float(res.logits[res.target.index]))
+    assert c.values.sum() + c.bias == pytest.approx(c.logit, abs=1e-4)
+    np.testing.assert_allclose(c.values, c.weights * c.pooled)
 
 
 def sample(name: str) -> Image.Image:

@@ -6,9 +6,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+import backbone_viz as bv
 from backbone_viz.images import load_image
 from backbone_viz.samples import SAMPLES_DIR, Sample, list_samples
 
@@ -76,3 +78,11 @@ def test_list_samples_reads_another_folder(tmp_path: Path) -> None:
         ("apple", "apple"),
         ("zebra", "zebra"),
     ]
+
+
+def test_example_set_contents() -> None:
+    examples = bv.example_set()
+    assert {k: len(v) for k, v in examples.items()} == {"cat": 3, "coffee": 3, "person": 2}
+    assert all(isinstance(im, Image.Image) and im.mode == "RGB" for ims in examples.values() for im in ims)
+    cats = [np.asarray(im.resize((64, 64))) for im in examples["cat"]]
+    assert not np.array_equal(cats[0], cats[1]) and not np.array_equal(cats[1], cats[2])

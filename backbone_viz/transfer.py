@@ -1,17 +1,8 @@
-"""What heads do with a backbone's features: split a score, fit a new head, feed a detector's neck.
+"""Transfer learning: a new linear head fitted on the frozen backbone's pooled vectors.
 
-Three views of the same idea, that the backbone builds features and heads reuse them:
-
-* :func:`head_contributions`: a head that is global average pooling + one linear layer scores a class as
-  a plain sum over the last stage's channels, ``sum_c weight[k, c] * pooled[c] + bias[k]``, so each
-  channel's share of the score can be shown next to its map.
-* :func:`fit_head`: transfer learning. The frozen backbone's pooled vectors of a few labelled photos
-  train a new linear head in seconds on a CPU; :func:`backbone_viz.analyze` accepts it as ``head=``.
-* :func:`feature_pyramid`: the maps at strides 8, 16 and 32 that a detector's feature pyramid network
-  reads from the same backbone.
-
-Nothing here changes the backbone: features come from one ``torch.no_grad()`` pass through its traced
-extractor, and the model's own head is only read.
+The pooled vectors of a few labelled photos (and of mirrored, cropped and colour-jittered copies) train
+a new linear head in seconds on a CPU; :func:`backbone_viz.analyze` accepts it as ``head=``. Nothing
+here changes the backbone: features come from ``torch.no_grad()`` passes through its traced graph.
 """
 
 from __future__ import annotations
@@ -28,23 +19,17 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .analysis import AnalysisResult, Prediction
 from .backbones import Backbone
 from .errors import HeadError
-from .graph import POOLED
-from .images import load_image
-from .samples import SAMPLES_DIR
-from .specs import LayerSpec
 
 __all__ = [
-    "Contributions",
+    "BATCH",
+    "MAX_CLASSES",
+    "MAX_IMAGES_PER_CLASS",
+    "RANDOM_CROPS",
     "LinearHead",
     "LooPrediction",
-    "PyramidLevel",
-    "example_set",
-    "feature_pyramid",
     "fit_head",
-    "head_contributions",
 ]
 
 #: Most classes a new head may have: more would need more photos than a student uploads in a lesson.
@@ -53,141 +38,10 @@ MAX_CLASSES = 10
 MAX_IMAGES_PER_CLASS = 20
 #: Views made from each photo when augmenting: the photo, its mirror image and 3 random crops.
 RANDOM_CROPS = 3
-#: Images per forward pass while extracting features: bounds memory, since the extractor also returns
-#: every listed layer's activation (about 30 MB per image for ResNet-50).
+#: Images per forward pass while extracting features: bounds the peak memory of the intermediate maps.
+#: Only the pooled vector is kept, so a batch no longer holds every listed layer's activation (which
+#: took about 30 MB per image for ResNet-50).
 BATCH = 16
-
-# ---------------------------------------------------------------------------------------------------
-# Per-channel contributions of a class score
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class Contributions:
-    """How one class score splits over the channels of the vector the head reads.
-
-    ``values.sum() + bias == logit`` (up to float32 rounding): the head is linear in the pooled vector.
-
-    Attributes:
-        target: the class whose score is split (the analysis's target).
-        values: (C,) float64, ``weights[c] * pooled[c]``: what channel c adds to the score.
-        bias: the head's bias for the target class.
-        logit: the target's score as the analysis computed it, ``res.logits[target.index]``.
-        pooled: (C,) the spatial mean of each channel of the last stage, as the head read it.
-        weights: (C,) the head's weight row for the target class.
-    """
-
-    target: Prediction
-    values: np.ndarray = field(repr=False)
-    bias: float
-    logit: float
-    pooled: np.ndarray = field(repr=False)
-    weights: np.ndarray = field(repr=False)
-
-    def top_up(self, k: int) -> np.ndarray:
-        """Channels that push the score up, largest contribution first.
-
-        Args:
-            k: how many channels at most.
-
-        Returns:
-            (<= k,) int array of channel indices whose contribution is positive; fewer than ``k`` when
-            fewer channels add to the score.
-        """
-        order = np.argsort(-self.values, kind="stable")
-        return order[self.values[order] > 0][: max(k, 0)]
-
-    def top_down(self, k: int) -> np.ndarray:
-        """Channels that pull the score down, most negative contribution first.
-
-        Args:
-            k: how many channels at most.
-
-        Returns:
-            (<= k,) int array of channel indices whose contribution is negative.
-        """
-        order = np.argsort(self.values, kind="stable")
-        return order[self.values[order] < 0][: max(k, 0)]
-
-
-def head_contributions(
-    bb: Backbone, res: AnalysisResult, *, head: LinearHead | None = None
-) -> Contributions:
-    """Splits the analysed class score into one contribution per channel of the last stage.
-
-    For a head that is global average pooling + one linear layer (ResNet, GoogLeNet, EfficientNet), the
-    score of class k is ``sum_c W[k, c] * pooled[c] + b[k]`` where ``pooled[c]`` is the mean of channel c
-    of the last stage's map, so each channel's share is exact, not an approximation.
-
-    Args:
-        bb: the backbone that made ``res``; its head is only read.
-        res: an analysis from :func:`backbone_viz.analyze`; its target class is split.
-        head: the :class:`LinearHead` the analysis used, when ``res.head`` is not ``"imagenet"``.
-
-    Returns:
-        :class:`Contributions` with (C,) arrays, C the length of ``res.pooled``.
-
-    Raises:
-        HeadError: the backbone's score does not split (VGG), the analysis was made with another
-            backbone or head than the ones given, or a custom head is missing.
-    """
-    spec = bb.spec
-    if not spec.head_splits:
-        raise HeadError(
-            f"{spec.title}'s class score is not a sum over its last stage's channels: its head "
-            "stacks linear layers with ReLUs between them, and the ReLUs mix the channels nonlinearly.",
-            "Use Grad-CAM to see which places drive the score instead.",
-        )
-    if res.backbone != spec.name or res.weights != bb.weights:
-        raise HeadError(
-            f"This analysis was made with {res.backbone} ({res.weights} weights), not with "
-            f"{spec.name} ({bb.weights} weights).",
-            "Analyse the image again with this backbone.",
-        )
-    t = res.target.index
-    if res.head == "imagenet":
-        if head is not None:
-            raise HeadError(
-                f"This analysis used the backbone's own head, not {head.name!r}.",
-                "Analyse the image again with head=... to split that head's scores.",
-            )
-        linear = bb.model.get_submodule(spec.head)
-        # Read-only: detach() shares storage without recording anything on the shared model.
-        row = linear.weight.detach()[t].to("cpu", torch.float64).numpy().copy()
-        bias = float(linear.bias.detach()[t]) if linear.bias is not None else 0.0
-    else:
-        if head is None or head.name != res.head:
-            raise HeadError(
-                f"This analysis used the head {res.head!r}; its weights are needed to split the score.",
-                "Pass that head: head_contributions(backbone, result, head=new_head).",
-            )
-        if head.backbone != spec.name or head.weights != bb.weights:
-            raise HeadError(
-                f"The head {head.name!r} was fitted on {head.backbone} ({head.weights} weights), "
-                f"not on {spec.name} ({bb.weights} weights).",
-                f"Fit a new head on {spec.name}, or switch back to {head.backbone}.",
-            )
-        row = head.weight[t].to(torch.float64).numpy().copy()
-        bias = float(head.bias[t])
-    pooled = np.asarray(res.pooled, dtype=np.float64)
-    if row.shape != pooled.shape:
-        raise HeadError(
-            f"The head reads {row.shape[0]} features but the analysis has {pooled.shape[0]}.",
-            "Analyse the image again with this backbone and head.",
-        )
-    return Contributions(
-        target=res.target,
-        values=_readonly(row * pooled),
-        bias=bias,
-        logit=float(res.logits[t]),
-        pooled=_readonly(pooled),
-        weights=_readonly(row),
-    )
-
-
-# ---------------------------------------------------------------------------------------------------
-# A new linear head, fitted on the frozen backbone's pooled vectors
-# ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -262,6 +116,14 @@ class LinearHead:
         weight = self.weight.to(device=pooled.device, dtype=pooled.dtype)
         bias = self.bias.to(device=pooled.device, dtype=pooled.dtype)
         return pooled @ weight.T + bias
+
+    def fits(self, backbone: Backbone) -> bool:
+        """Whether this head reads ``backbone``'s features: the spec and weights it was fitted on.
+
+        The feature width alone would not do: another backbone, or the same one with other weights,
+        can have as many features and would give meaningless scores without any error.
+        """
+        return (self.backbone, self.weights) == (backbone.spec.name, backbone.weights)
 
 
 def fit_head(
@@ -441,11 +303,13 @@ def _random_box(
 
 def _pooled_features(bb: Backbone, views: Sequence[Image.Image]) -> np.ndarray:
     """(N, D) float64 pooled vectors of the views, ``BATCH`` images per forward pass, without grad."""
+    pooled = bb.spec.pooled
     chunks = []
     with torch.no_grad():
         for start in range(0, len(views), BATCH):
             batch = torch.cat([bb.to_tensor(v) for v in views[start : start + BATCH]])
-            chunks.append(bb.extractor(batch)[POOLED].to("cpu", torch.float64))
+            # Asking for the pooled vector alone: the pass stops there and keeps no layer's maps.
+            chunks.append(bb.extract(batch, [pooled])[pooled].to("cpu", torch.float64))
     return torch.cat(chunks).numpy()
 
 
@@ -477,111 +341,3 @@ def _fit_affine(x: np.ndarray, y: np.ndarray, k: int, *, seed: int) -> tuple[np.
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max())
     return e / e.sum()
-
-
-# ---------------------------------------------------------------------------------------------------
-# The ready-made example set
-# ---------------------------------------------------------------------------------------------------
-
-
-def example_set() -> dict[str, list[Image.Image]]:
-    """The ready-made example set of the transfer-learning page, made from ``assets/samples``.
-
-    Three classes; only 7 sample photos ship, one per subject, so two classes are crops of one photo:
-
-    * ``"cat"``: 3 different crops of the one cat photo (whole, left 70 %, right 70 %);
-    * ``"coffee"``: 3 different crops of the one espresso photo;
-    * ``"person"``: two genuinely different photos, the astronaut Eileen Collins and Grace Hopper.
-
-    Leave-one-out on ``cat`` and ``coffee`` therefore only tests recognising another crop of a photo the
-    head has seen (easy); ``person`` tests generalising from one person's photo to another person's.
-
-    Returns:
-        ``{label: [RGB PIL images]}`` in a fixed order: 3 + 3 + 2 photos.
-    """
-    cat, coffee = _sample("cat"), _sample("coffee")
-    return {
-        "cat": _crops(cat, [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.7, 1.0), (0.3, 0.05, 1.0, 1.0)]),
-        "coffee": _crops(coffee, [(0.0, 0.0, 1.0, 1.0), (0.1, 0.0, 0.8, 0.9), (0.2, 0.1, 1.0, 1.0)]),
-        "person": [_sample("astronaut"), _sample("grace_hopper")],
-    }
-
-
-def _sample(name: str) -> Image.Image:
-    return load_image(SAMPLES_DIR / f"{name}.jpg")
-
-
-def _crops(photo: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[Image.Image]:
-    """Crops of ``photo`` at fractional ``(left, top, right, bottom)`` boxes."""
-    w, h = photo.size
-    return [photo.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))) for x0, y0, x1, y1 in boxes]
-
-
-# ---------------------------------------------------------------------------------------------------
-# The maps a detector's neck reads
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class PyramidLevel:
-    """One input of a feature pyramid network: the backbone's last map at one stride.
-
-    Attributes:
-        name: FPN's name for it, ``"C{log2(stride)}"``: ``"C3"`` for stride 8, ``"C5"`` for stride 32.
-        stride: input pixels per map pixel.
-        layer: the backbone layer it comes from (the last listed layer at that stride).
-        activation: (C, h, w) float32, that layer's output in the analysis.
-    """
-
-    name: str
-    stride: int
-    layer: LayerSpec
-    activation: np.ndarray = field(repr=False)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(C, h, w) of the map."""
-        c, h, w = self.activation.shape
-        return c, h, w
-
-
-def feature_pyramid(res: AnalysisResult, *, strides: Sequence[int] = (8, 16, 32)) -> list[PyramidLevel]:
-    """The maps a detector's feature pyramid network (FPN) takes from this backbone.
-
-    A detector reuses the classification backbone and reads one map per stride: the LAST layer at that
-    stride, whose features are the deepest at that resolution (C3, C4, C5 in FPN naming for strides 8,
-    16, 32). A stride with no listed layer is skipped: VGG's listed layers end at stride 16 (its stride-32
-    map exists only after the last max pool, which is not a listed layer), so it gives C3 and C4 only.
-
-    Args:
-        res: an analysis from :func:`backbone_viz.analyze`.
-        strides: powers of two, in the order the levels are returned.
-
-    Returns:
-        One :class:`PyramidLevel` per stride that the backbone has, in the order of ``strides``.
-
-    Raises:
-        ValueError: a stride that is not a power of two.
-    """
-    levels = []
-    for stride in strides:
-        if not isinstance(stride, (int, np.integer)) or stride < 1 or stride & (stride - 1):
-            raise ValueError(f"strides must be powers of two, got {stride!r}")
-        at_stride = [layer for layer in res.layers if layer.stride == stride]
-        if not at_stride:
-            continue
-        layer = at_stride[-1]
-        levels.append(
-            PyramidLevel(
-                name=f"C{int(stride).bit_length() - 1}",
-                stride=int(stride),
-                layer=layer,
-                activation=res.activations[layer.name],
-            )
-        )
-    return levels
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
