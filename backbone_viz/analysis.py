@@ -4,6 +4,11 @@
 ``torch.autograd.grad`` call from the target class score to every listed layer's output. It never
 registers hooks, never calls ``.backward()`` (no parameter ``.grad`` is written) and never changes the
 model's mode, so any number of threads may analyse on one shared backbone at once.
+
+The activations of a picture do not depend on the class Grad-CAM explains, so they are kept apart, as
+captum keeps ``LayerActivation`` and ``LayerGradCam`` apart: :func:`analyze_parts` gives both parts of
+one pass, :func:`layer_gradcam` the Grad-CAM maps of another class without keeping activations, and
+:meth:`AnalysisResult.from_parts` joins them without copying (a cache then stores activations once).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,25 +25,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .backbones import Backbone
-from .errors import BackboneVizError, HeadError
+from .errors import BackboneVizError
 from .graph import LOGITS, POOLED
-from .specs import LayerSpec
+from .head import Head, check_fits
+from .specs import LayerSpec, find_layer, get_spec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 TOP_K = 5
-
-
-class Head(Protocol):
-    """A classifier that reads a backbone's pooled vector (see :func:`backbone_viz.fit_head`)."""
-
-    name: str
-    categories: tuple[str, ...]
-
-    def logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Maps pooled features (N, D) to class scores (N, K), differentiably."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,59 @@ class Prediction:
     index: int
     label: str
     probability: float
+
+
+@dataclass(frozen=True, eq=False)
+class Activations:
+    """What one picture does to a backbone, whatever class Grad-CAM explains: read-only CPU arrays.
+
+    Attributes:
+        backbone: spec name of the backbone (``"resnet50"``).
+        weights: ``"pretrained"``, ``"untrained"`` or a checkpoint path.
+        head: ``"imagenet"`` for the model's own head, else the custom head's name.
+        predictions: the top-5 classes, most probable first.
+        layers: every listed layer, in forward order.
+        activations: ``{layer name: (C, h, w) float32}``, the raw output of that layer.
+        input_image: the crop the model saw, RGB PIL image (crop x crop).
+        probabilities: (K,) softmax of the head's logits.
+        logits: (K,) class scores of the head.
+        pooled: (D,) the vector the head's last linear layer reads (timm calls it ``pre_logits``): the
+            global average of each channel of the last stage for ResNet, GoogLeNet and EfficientNet-Lite0
+            (one number per channel); for VGG, the output of its second fully connected layer (fc7, 4096
+            numbers), which is not a per-channel average.
+        categories: the K class names of the head.
+    """
+
+    backbone: str
+    weights: str
+    head: str
+    predictions: tuple[Prediction, ...]
+    layers: tuple[LayerSpec, ...]
+    activations: Mapping[str, np.ndarray] = field(repr=False)
+    input_image: Image.Image = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    logits: np.ndarray = field(repr=False)
+    pooled: np.ndarray = field(repr=False)
+    categories: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class GradCam:
+    """Grad-CAM of one class at every listed layer of one picture (no activations: they are not kept).
+
+    Attributes:
+        backbone: spec name of the backbone.
+        weights: its weights.
+        head: ``"imagenet"`` or the custom head's name.
+        target: the class whose score is explained, with its probability.
+        gradcam: ``{layer name: (h, w) float32}``, ReLU(sum_c mean_hw(dScore/dA_c) * A_c), raw values.
+    """
+
+    backbone: str
+    weights: str
+    head: str
+    target: Prediction
+    gradcam: Mapping[str, np.ndarray] = field(repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +114,8 @@ class AnalysisResult:
         input_image: the crop the model saw, RGB PIL image (crop x crop).
         probabilities: (K,) softmax of the head's logits.
         logits: (K,) class scores of the head.
-        pooled: (D,) the vector the head reads (global average pool of the last stage, flattened).
+        pooled: (D,) the vector the head's last linear layer reads (see :class:`Activations`): a
+            per-channel global average for ResNet, GoogLeNet and EfficientNet-Lite0, VGG's fc7 output.
         categories: the K class names of the head.
     """
 
@@ -84,12 +133,38 @@ class AnalysisResult:
     pooled: np.ndarray = field(repr=False)
     categories: tuple[str, ...] = field(repr=False)
 
+    @classmethod
+    def from_parts(cls, activations: Activations, gradcam: GradCam) -> AnalysisResult:
+        """Joins a picture's activations and one class's Grad-CAM; the arrays are shared, not copied.
+
+        Raises:
+            ValueError: the parts come from different backbones, weights or heads.
+        """
+        a, g = activations, gradcam
+        if (a.backbone, a.weights, a.head) != (g.backbone, g.weights, g.head):
+            raise ValueError(
+                f"Parts of different analyses: activations of {a.backbone} ({a.weights}, {a.head}), "
+                f"Grad-CAM of {g.backbone} ({g.weights}, {g.head})"
+            )
+        return cls(
+            backbone=a.backbone,
+            weights=a.weights,
+            head=a.head,
+            predictions=a.predictions,
+            target=g.target,
+            layers=a.layers,
+            activations=a.activations,
+            gradcam=g.gradcam,
+            input_image=a.input_image,
+            probabilities=a.probabilities,
+            logits=a.logits,
+            pooled=a.pooled,
+            categories=a.categories,
+        )
+
     def layer(self, key: str) -> LayerSpec:
         """A layer of this result by dotted name or label (``ValueError`` lists the choices)."""
-        for layer in self.layers:
-            if key in (layer.name, layer.label):
-                return layer
-        raise ValueError(f"No layer {key!r}; choose one of: {', '.join(lay.label for lay in self.layers)}")
+        return find_layer(self.layers, key, owner=get_spec(self.backbone).title)
 
 
 def resolve_target(target: int | str | None, categories: Sequence[str], ranked: Sequence[int]) -> int:
@@ -146,16 +221,67 @@ def analyze(
     Returns:
         A frozen :class:`AnalysisResult`.
     """
+    return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head))
+
+
+def analyze_parts(
+    backbone: Backbone,
+    image: Image.Image,
+    target: int | str | None = None,
+    *,
+    head: Head | None = None,
+) -> tuple[Activations, GradCam]:
+    """:func:`analyze`'s one pass, returned as its two parts, for a cache that keeps them apart.
+
+    Returns:
+        ``(activations, gradcam)``; ``AnalysisResult.from_parts(*parts)`` is ``analyze``'s result.
+    """
+    activations, gradcam = _one_pass(backbone, image, target, head, keep_activations=True)
+    assert activations is not None  # keep_activations=True always returns them
+    return activations, gradcam
+
+
+def layer_gradcam(
+    backbone: Backbone,
+    image: Image.Image,
+    target: int | str | None = None,
+    *,
+    head: Head | None = None,
+) -> GradCam:
+    """Grad-CAM of one class at every listed layer, keeping no activations.
+
+    Runs the forward pass again (the gradient needs it) but returns only the (h, w) maps, so explaining
+    another class of an analysed picture costs a few kB of memory, not a second copy of its activations.
+    Arguments as in :func:`analyze`.
+    """
+    return _one_pass(backbone, image, target, head, keep_activations=False)[1]
+
+
+def _one_pass(
+    backbone: Backbone,
+    image: Image.Image,
+    target: int | str | None,
+    head: Head | None,
+    *,
+    keep_activations: bool,
+) -> tuple[Activations | None, GradCam]:
+    """ONE forward pass and ONE ``torch.autograd.grad`` call; the activations only when asked for."""
     if head is not None:
-        _check_head_fits(head, backbone)
+        check_fits(head, backbone)
     crop = backbone.crop(image)
     x = backbone.to_tensor(crop).requires_grad_(True)
     layers = backbone.spec.layers
     categories = head.categories if head is not None else backbone.categories
+    head_name = "imagenet" if head is None else head.name
+    wanted = [layer.name for layer in layers]
+    if head is None:
+        wanted.append(LOGITS)
+    if head is not None or keep_activations:
+        wanted.append(POOLED)
     # Parameters do not require grad, so the graph is built only for the input's path; asking for the
     # gradient of the layer outputs stops at the first listed layer and never touches parameters.
     with torch.enable_grad():
-        outputs = backbone.extractor(x)
+        outputs = backbone.extract(x, wanted)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
         probabilities = torch.softmax(logits.detach()[0].float(), dim=0)
         ranked = torch.argsort(probabilities, descending=True).tolist()
@@ -167,36 +293,29 @@ def analyze(
             F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))[0] for g, a in zip(grads, acts, strict=True)
         ]
     probs = _frozen(probabilities)
-    predictions = tuple(
-        Prediction(int(i), categories[i], float(probs[i])) for i in ranked[:TOP_K]
-    )
-    return AnalysisResult(
+    gradcam = GradCam(
         backbone=backbone.spec.name,
         weights=backbone.weights,
-        head="imagenet" if head is None else head.name,
-        predictions=predictions,
+        head=head_name,
         target=Prediction(index, categories[index], float(probs[index])),
+        gradcam=MappingProxyType({lay.name: _frozen(c) for lay, c in zip(layers, cams, strict=True)}),
+    )
+    if not keep_activations:
+        return None, gradcam
+    activations = Activations(
+        backbone=backbone.spec.name,
+        weights=backbone.weights,
+        head=head_name,
+        predictions=tuple(Prediction(int(i), categories[i], float(probs[i])) for i in ranked[:TOP_K]),
         layers=layers,
         activations=MappingProxyType({lay.name: _frozen(a[0]) for lay, a in zip(layers, acts, strict=True)}),
-        gradcam=MappingProxyType({lay.name: _frozen(c) for lay, c in zip(layers, cams, strict=True)}),
         input_image=crop,
         probabilities=probs,
         logits=_frozen(logits[0]),
         pooled=_frozen(outputs[POOLED][0]),
         categories=categories,
     )
-
-
-def _check_head_fits(head: Head, backbone: Backbone) -> None:
-    """A head reads one backbone's features: another backbone (or other weights) of the same width
-    would run without error and give meaningless scores, so refuse it by name."""
-    made_for = (getattr(head, "backbone", backbone.spec.name), getattr(head, "weights", backbone.weights))
-    if made_for != (backbone.spec.name, backbone.weights):
-        raise HeadError(
-            f"The head '{head.name}' was trained on {made_for[0]} ({made_for[1]} weights), "
-            f"not on {backbone.spec.name} ({backbone.weights} weights).",
-            "Train a new head on this backbone, or switch back to the backbone the head was made for.",
-        )
+    return activations, gradcam
 
 
 def _frozen(t: torch.Tensor) -> np.ndarray:

@@ -1,14 +1,15 @@
 """Building a backbone with its weights, ready to be shared by every session.
 
 ``load_backbone`` returns a :class:`Backbone`: the eval-mode model, its spec, its class names, its own
-preprocessing and a traced extractor (see :mod:`backbone_viz.graph`). Everything that changes the model
-happens here, once, before anyone else sees it; afterwards nothing in backbone-viz mutates it.
+preprocessing and its traced graph, from which :meth:`Backbone.extract` reads any set of nodes without
+hooks (see :mod:`backbone_viz.graph`). Everything that changes the model happens here, once, before
+anyone else sees it; afterwards nothing in backbone-viz mutates it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from torch import nn
 from . import weights as weights_mod
 from .checkpoints import fit_checkpoint, read_checkpoint
 from .errors import WeightsError
-from .graph import build_extractor
+from .graph import LOGITS, POOLED, NodeGraph
 from .specs import BackboneSpec, Preprocessing, get_spec, imagenet_categories
 
 #: What ``weights=`` accepts besides a checkpoint path.
@@ -43,7 +44,7 @@ class Backbone:
         weights: ``"pretrained"``, ``"untrained"`` or the checkpoint path it was loaded from.
         categories: the K class names of the model's head.
         device: where the model lives.
-        extractor: the traced graph returning every listed layer, the pooled vector and the logits.
+        graph: the model traced once; :meth:`extract` cuts extractors from it.
     """
 
     spec: BackboneSpec
@@ -51,11 +52,60 @@ class Backbone:
     weights: str
     categories: tuple[str, ...]
     device: torch.device
-    extractor: torch.fx.GraphModule = field(repr=False)
+    graph: NodeGraph = field(repr=False)
+
+    @classmethod
+    def wrap(
+        cls, spec: BackboneSpec, model: nn.Module, weights: str, categories: Sequence[str], device: torch.device
+    ) -> Backbone:
+        """Makes a freshly built, loaded model safe to share and traces it (nobody else may hold it yet)."""
+        _prepare(model)
+        model.to(device)
+        return cls(spec, model, weights, tuple(categories), device, NodeGraph(model))
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """Every graph node :meth:`extract` can return, in forward order (``"layer2.0.add"``...)."""
+        return self.graph.node_names
+
+    def extract(self, x: torch.Tensor, nodes: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Runs the model up to the last of ``nodes`` and returns their outputs; no hooks, thread-safe.
+
+        Args:
+            x: input batch (N, 3, H, W), from :meth:`preprocess`.
+            nodes: graph node names (:attr:`node_names`), module names (their last node, e.g.
+                ``"layer2.0"``), or the aliases :data:`~backbone_viz.graph.LOGITS` (the head's output,
+                (N, K)) and :data:`~backbone_viz.graph.POOLED` (the vector the head reads, (N, D)).
+
+        Returns:
+            ``{name: tensor}`` with the names as given. Gradients flow as usual when ``x`` requires
+            them; parameters never require grad.
+
+        Raises:
+            ValueError: an unknown name (close names are suggested).
+        """
+        resolved = self._unalias(nodes)
+        out = self.graph.extractor(resolved)(x)
+        return {name: out[r] for name, r in zip(nodes, resolved, strict=True)}
+
+    def extractor(self, nodes: Sequence[str] | None = None) -> torch.fx.GraphModule:
+        """The graph module behind :meth:`extract`, for code that walks the graph (``receptive_fields``).
+
+        Args:
+            nodes: as in :meth:`extract`; default every listed layer, the head's input and its output.
+                The module's output keys are the graph's names: aliases become the head's node names.
+        """
+        if nodes is None:
+            nodes = [*(layer.name for layer in self.spec.layers), POOLED, LOGITS]
+        return self.graph.extractor(self._unalias(nodes))
+
+    def _unalias(self, nodes: Sequence[str]) -> list[str]:
+        aliases = {LOGITS: self.spec.head, POOLED: self.spec.pooled}
+        return [aliases.get(n, n) for n in nodes]
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -144,20 +194,17 @@ def load_backbone(
             path = weights_mod.ensure(spec.weights_file, progress=progress)
             state = read_checkpoint(path)
         categories = fit_checkpoint(spec, model, state, path)
-    _prepare(model)
     target = torch.device(device) if device is not None else default_device()
-    model.to(target)
-    layers = [layer.name for layer in spec.layers]
-    extractor = build_extractor(model, layers, head=spec.head, pooled=spec.pooled)
-    return Backbone(spec, model, str(weights), tuple(categories), target, extractor)
+    return Backbone.wrap(spec, model, str(weights), categories, target)
 
 
 def _prepare(model: nn.Module) -> None:
     """Makes a freshly built model safe to share: eval mode, no in-place activations, no param grads.
 
     In-place activations (torchvision's ``ReLU(inplace=True)``) would overwrite a layer's output after
-    it was captured (pytorch/pytorch#61519). GoogLeNet's BasicConv2d calls ``F.relu(inplace=True)`` on
-    its own BatchNorm output, which is never a captured tensor, so it is left as it is.
+    it was captured (pytorch/pytorch#61519). Functional in-place calls (GoogLeNet's BasicConv2d calls
+    ``F.relu(inplace=True)`` on its batch-norm output) are made out-of-place in the traced graph instead
+    (:mod:`backbone_viz.graph`), since they are not module attributes.
     """
     model.eval()
     for module in model.modules():

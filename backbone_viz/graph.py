@@ -1,49 +1,152 @@
-"""Hook-free access to a model's intermediate outputs, through a traced graph.
+"""Hook-free access to any of a model's graph nodes, through traced graphs made per node set.
 
 A model cached for all sessions is shared by threads, and a forward hook registered by one thread would
-fire in every other thread's forward. Instead of hooks, each backbone is traced once (torch.fx, with
-timm's list of modules that must stay opaque) into a ``GraphModule`` that returns the listed layers'
-outputs and the head's input and output as a dict. The graph module holds references to the model's own
+fire in every other thread's forward. Instead of hooks, each backbone is traced ONCE, at load, into a
+torch.fx graph (with timm's list of modules that must stay opaque); :class:`NodeGraph` then cuts from it,
+for each set of nodes asked for, a ``GraphModule`` that returns exactly those nodes and stops at the last
+one (no logits when nobody asked for them). Cutting is graph surgery only: the model is never traced
+again, never switched between train and eval, never changed. Each cut refers to the model's own
 submodules (no copied parameters) and has no state of its own, so any number of threads may call it.
+
+Node names are torchvision's qualified names (``get_graph_node_names``): a module's dotted name for its
+call (``"layer2.0.conv1"``), with the operation for functional calls (``"layer2.0.add"``,
+``"layer2.0.relu_2"``, ``"inception4c.branch2.1.bn"``). A module name that is not itself a node, such as
+``"layer2.0"``, means the module's last node (its output), as in torchvision's feature extraction.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import operator
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
-from timm.models import create_feature_extractor
-from torch import nn
+from timm.layers import get_notrace_functions, get_notrace_modules
+from torch import fx, nn
+from torchvision.models.feature_extraction import NodePathTracer
 
-#: Keys of the extractor's output beside the layer names (which are dotted module names).
+#: Aliases accepted beside node names: the head's output (the logits) and the vector the head reads.
 LOGITS = "__logits__"
 POOLED = "__pooled__"
 
+#: Most cut graph modules kept per backbone; each is small (it shares the model's modules).
+MAX_CUTS = 32
 
-def build_extractor(
-    model: nn.Module, layers: Sequence[str], *, head: str, pooled: str
-) -> torch.fx.GraphModule:
-    """Traces ``model`` into a module that returns the listed layers' outputs, its logits and head input.
+# In-place operations that the traced graph makes out-of-place: a node asked for must keep its value even
+# when a later operation would overwrite it. GoogLeNet's BasicConv2d calls F.relu(inplace=True) on its
+# batch-norm output, so "conv1.bn" would silently read as the ReLU's output (pytorch/pytorch#61519).
+_INPLACE_FUNCTIONS = {
+    operator.iadd: operator.add,
+    operator.isub: operator.sub,
+    operator.imul: operator.mul,
+    operator.itruediv: operator.truediv,
+    torch.relu_: torch.relu,
+    torch.nn.functional.relu_: torch.nn.functional.relu,
+}
+
+
+class NodeGraph:
+    """A model traced once, from which extractors for any set of nodes are cut on demand.
 
     Args:
-        model: an eval-mode network; it is not modified (the graph module refers to its submodules).
-        layers: dotted module names whose outputs are returned, e.g. ``["layer1.0", "layer2.0"]``.
-        head: graph node name of the final classifier (its output are the logits, shape (N, K)).
-        pooled: graph node name of the vector the head reads, shape (N, D).
+        model: an eval-mode network; it is read, never modified. Trace it before sharing it.
 
-    Returns:
-        A graph module mapping an input batch (N, 3, H, W) to ``{name: tensor}`` with the keys ``layers``
-        plus :data:`LOGITS` and :data:`POOLED`.
+    Attributes:
+        node_names: every node's name, in forward order (the input ``"x"`` first).
     """
-    return_nodes = {name: name for name in layers}
-    return_nodes[head] = LOGITS
-    return_nodes[pooled] = POOLED
-    extractor = create_feature_extractor(model, return_nodes=return_nodes)
-    return extractor.eval()
+
+    def __init__(self, model: nn.Module) -> None:
+        tracer = NodePathTracer(
+            leaf_modules=list(get_notrace_modules()), autowrap_functions=list(get_notrace_functions())
+        )
+        graph = tracer.trace(model)
+        _make_out_of_place(graph)
+        self._model = model
+        self._graph = graph
+        self._by_name = {name: node for node, name in tracer.node_to_qualname.items()}
+        self.node_names: tuple[str, ...] = tuple(
+            tracer.node_to_qualname[n] for n in graph.nodes if n in tracer.node_to_qualname
+        )
+        self._cuts: OrderedDict[tuple[str, ...], fx.GraphModule] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def resolve(self, name: str) -> str:
+        """The node a name stands for: the node itself, or a module's last node.
+
+        Raises:
+            ValueError: no such node; the message suggests close names.
+        """
+        if name in self._by_name:
+            return name
+        prefix = name + "."
+        inside = [n for n in self.node_names if n.startswith(prefix)]
+        if inside:
+            return inside[-1]
+        close = difflib.get_close_matches(name, self.node_names, n=5, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else " (see Backbone.node_names)."
+        raise ValueError(f"The model has no node or module {name!r}{hint}")
+
+    def extractor(self, nodes: Sequence[str]) -> fx.GraphModule:
+        """A graph module mapping an input batch (N, 3, H, W) to ``{name: tensor}`` for ``nodes``.
+
+        The module computes only what those nodes need. Made once per node set and kept (at most
+        :data:`MAX_CUTS`, least recently used out); safe to call from any thread.
+
+        Args:
+            nodes: node or module names; each is a key of the module's output dict, as given.
+
+        Raises:
+            ValueError: an unknown name, or no names.
+        """
+        key = tuple(dict.fromkeys(nodes))
+        if not key:
+            raise ValueError("Ask for at least one node.")
+        with self._lock:
+            cut = self._cuts.get(key)
+            if cut is not None:
+                self._cuts.move_to_end(key)
+                return cut
+        targets = {name: self._by_name[self.resolve(name)] for name in key}
+        cut = _cut(self._model, self._graph, targets)
+        with self._lock:
+            self._cuts[key] = cut
+            while len(self._cuts) > MAX_CUTS:
+                self._cuts.popitem(last=False)
+        return cut
 
 
-def receptive_fields(extractor: torch.fx.GraphModule) -> dict[str, tuple[int, int]]:
+def _make_out_of_place(graph: fx.Graph) -> None:
+    """Rewrites every in-place operation of a traced graph into its out-of-place twin."""
+    for node in graph.nodes:
+        if node.op == "call_function":
+            if node.target in _INPLACE_FUNCTIONS:
+                node.target = _INPLACE_FUNCTIONS[node.target]
+            if node.kwargs.get("inplace") is True:
+                node.kwargs = {**node.kwargs, "inplace": False}
+        elif node.op == "call_method" and node.target.endswith("_") and not node.target.startswith("_"):
+            # Tensor methods such as relu_, add_, clamp_ have an out-of-place twin without the underscore.
+            node.target = node.target[:-1]
+
+
+def _cut(model: nn.Module, graph: fx.Graph, targets: dict[str, fx.Node]) -> fx.GraphModule:
+    """A copy of ``graph`` returning ``{name: value of node}`` for ``targets``, with unused nodes removed."""
+    cut = fx.Graph()
+    mapping: dict[fx.Node, fx.Node] = {}
+    cut.graph_copy(graph, mapping)
+    cut.output({name: mapping[node] for name, node in targets.items()})
+    module = fx.GraphModule(model, cut, class_name=type(model).__name__ + "Cut")
+    # Dead-code elimination needs the owning module (its purity check reads it); it drops every node
+    # after the last one asked for, so the cut stops there.
+    module.graph.eliminate_dead_code()
+    module.delete_all_unused_submodules()
+    module.recompile()
+    return module.eval()
+
+
+def receptive_fields(extractor: fx.GraphModule) -> dict[str, tuple[int, int]]:
     """Theoretical receptive field and stride of each output of an extractor, from its graph.
 
     Walks the graph in order: a convolution or pooling window of size ``k`` (dilation ``d``) grows the
@@ -55,7 +158,7 @@ def receptive_fields(extractor: torch.fx.GraphModule) -> dict[str, tuple[int, in
         ``{output key: (receptive field in input pixels, stride relative to the input)}`` for the outputs
         that are still spatial (global pooling gives ``math.inf``-free results only before it).
     """
-    field: dict[torch.fx.Node, tuple[float, float]] = {}
+    field: dict[fx.Node, tuple[float, float]] = {}
     modules = dict(extractor.named_modules())
     for node in extractor.graph.nodes:
         inputs = [field[a] for a in node.all_input_nodes if a in field]

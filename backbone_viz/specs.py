@@ -146,7 +146,8 @@ class BackboneSpec:
         weights_file: the torchvision file of the pretrained weights, or None when they are bundled.
         build: makes the untrained architecture, with a 1000-class head.
         bundled_weights: where the pretrained weights ship with the install, or None when they are
-            downloaded (exactly one of ``weights_file`` and ``bundled_weights`` is set).
+            downloaded (at most one of ``weights_file`` and ``bundled_weights`` is set; neither for a
+            backbone that has no pretrained weights, such as a test's tiny network).
     """
 
     name: str
@@ -163,8 +164,8 @@ class BackboneSpec:
     bundled_weights: BundledWeights | None = None
 
     def __post_init__(self) -> None:
-        if (self.weights_file is None) == (self.bundled_weights is None):
-            raise ValueError(f"{self.name}: set exactly one of weights_file and bundled_weights")
+        if self.weights_file is not None and self.bundled_weights is not None:
+            raise ValueError(f"{self.name}: pretrained weights are either downloaded or bundled, not both")
 
     @property
     def bundled(self) -> bool:
@@ -196,11 +197,20 @@ class BackboneSpec:
         Raises:
             ValueError: no such layer; the message lists the choices.
         """
-        for layer in self.layers:
-            if key in (layer.name, layer.label):
-                return layer
-        choices = ", ".join(layer.label for layer in self.layers)
-        raise ValueError(f"{self.title} has no layer {key!r}; choose one of: {choices}")
+        return find_layer(self.layers, key, owner=self.title)
+
+
+def find_layer(layers: Sequence[LayerSpec], key: str, *, owner: str = "This backbone") -> LayerSpec:
+    """The layer whose dotted name or label is ``key``.
+
+    Raises:
+        ValueError: no such layer; the message lists the choices.
+    """
+    for layer in layers:
+        if key in (layer.name, layer.label):
+            return layer
+    choices = ", ".join(layer.label for layer in layers)
+    raise ValueError(f"{owner} has no layer {key!r}; choose one of: {choices}")
 
 
 def _layers(rows: Sequence[tuple[str, str, int, int, int]]) -> tuple[LayerSpec, ...]:

@@ -13,7 +13,6 @@ from torch import nn
 
 import backbone_viz as bv
 from backbone_viz.backbones import Backbone, _prepare
-from backbone_viz.graph import build_extractor
 from backbone_viz.specs import BackboneSpec, Preprocessing, _layers
 from tests.conftest import count_hooks, sample
 
@@ -88,8 +87,7 @@ def test_gradcam_matches_hand_computation() -> None:
         preprocessing=Preprocessing(2, 2, "bilinear", (0.0,) * 3, (1.0,) * 3),
         weights_file=None, build=_TinyNet,
     )
-    bb = Backbone(spec, model, "untrained", ("a", "b"), torch.device("cpu"),
-                  build_extractor(model, ["relu"], head="fc", pooled="flatten"))
+    bb = Backbone.wrap(spec, model, "untrained", ("a", "b"), torch.device("cpu"))
     pixels = np.array([[[255, 0, 51], [0, 0, 255]], [[102, 0, 0], [204, 0, 102]]], dtype=np.uint8)
     from PIL import Image
 
@@ -184,3 +182,40 @@ def test_untrained_backbone_is_a_sanity_check() -> None:
     res = bv.analyze(bb, sample("cat"))
     assert res.weights == "untrained"
     assert res.predictions[0].probability < 0.2  # random weights are not confident about anything
+
+
+def test_parts_join_into_the_same_result_and_share_their_arrays(lite0: Backbone) -> None:
+    img = sample("cat")
+    whole = bv.analyze(lite0, img)
+    activations, top1 = bv.analyze_parts(lite0, img)
+    joined = bv.AnalysisResult.from_parts(activations, top1)
+    assert joined.target == whole.target and joined.predictions == whole.predictions
+    for name in whole.activations:
+        np.testing.assert_array_equal(joined.activations[name], whole.activations[name])
+        np.testing.assert_array_equal(joined.gradcam[name], whole.gradcam[name])
+        assert joined.activations[name] is activations.activations[name]  # shared, not copied
+    np.testing.assert_array_equal(joined.pooled, whole.pooled)
+    assert not hasattr(top1, "activations")
+
+
+def test_gradcam_of_another_class_equals_a_full_analysis_for_it(lite0: Backbone) -> None:
+    img = sample("cat")
+    espresso = bv.layer_gradcam(lite0, img, "espresso")
+    full = bv.analyze(lite0, img, target="espresso")
+    assert espresso.target == full.target
+    assert espresso.target.label == "espresso"
+    for name, cam in full.gradcam.items():
+        np.testing.assert_allclose(espresso.gradcam[name], cam, rtol=1e-5, atol=1e-7)
+    # Joined with the top-1 analysis's activations, it is the full analysis for that class.
+    activations, _ = bv.analyze_parts(lite0, img)
+    joined = bv.AnalysisResult.from_parts(activations, espresso)
+    assert joined.target.label == "espresso" and joined.predictions == full.predictions
+
+
+def test_parts_of_different_analyses_do_not_join(lite0: Backbone) -> None:
+    img = sample("cat")
+    activations, _ = bv.analyze_parts(lite0, img)
+    untrained = bv.load_backbone("efficientnet_lite0", "untrained", device="cpu")
+    other = bv.layer_gradcam(untrained, img)
+    with pytest.raises(ValueError, match="different analyses"):
+        bv.AnalysisResult.from_parts(activations, other)

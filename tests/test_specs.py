@@ -23,7 +23,7 @@ def test_declared_layers_match_real_outputs(name: str) -> None:
     spec = bb.spec
     size = spec.preprocessing.crop
     with torch.no_grad():
-        out = bb.extractor(torch.randn(1, 3, size, size))
+        out = bb.extract(torch.randn(1, 3, size, size), [*(lay.name for lay in spec.layers), LOGITS, POOLED])
     for layer in spec.layers:
         c, h, w = out[layer.name].shape[1:]
         assert c == layer.channels, layer.name
@@ -31,7 +31,7 @@ def test_declared_layers_match_real_outputs(name: str) -> None:
     assert out[LOGITS].shape == (1, 1000)
     assert out[POOLED].shape[0] == 1 and out[POOLED].ndim == 2
     # The receptive field declared is the one a walk over the real graph finds.
-    walked = receptive_fields(bb.extractor)
+    walked = receptive_fields(bb.extractor())
     for layer in spec.layers:
         assert walked[layer.name] == (layer.receptive_field, layer.stride), layer.name
 
