@@ -27,7 +27,7 @@ from captum.attr import LayerGradCam
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import backbone_viz as bv  # noqa: E402
-from backbone_viz.graph import LOGITS, build_extractor  # noqa: E402
+from backbone_viz.graph import LOGITS  # noqa: E402
 
 
 def _median_times(fns: dict, repeats: int) -> dict[str, float]:
@@ -73,11 +73,10 @@ def bench_one(name: str, image, repeats: int, captum_repeats: int) -> dict[str, 
     first = bb.spec.layers[0].name
     x = bb.preprocess(image)
     target = int(bv.analyze(bb, image).target.index)
-    floor_net = build_extractor(bb.model, [first], head=bb.spec.head, pooled=bb.spec.pooled)
 
     def floor() -> None:
         xx = x.detach().requires_grad_(True)
-        out = floor_net(xx)
+        out = bb.extract(xx, [first, LOGITS])
         torch.autograd.grad(out[LOGITS][0, target], [out[first]])
 
     def captum() -> None:
