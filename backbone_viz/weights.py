@@ -16,14 +16,13 @@ Pretrained weights are looked up in this order:
 A download streams into a temporary file inside the cache folder, checks the SHA-256 prefix that
 torchvision puts in every file name and the byte count the server announced, and only then renames the file
 into place with :func:`os.replace`. Two sessions (threads or processes) that ask for the same missing file
-download it once: a per-file lock (``<cache>/<filename>.lock``) makes the second one wait for the first,
+download it once: a per-file :class:`filelock.FileLock` (``<cache>/<filename>.lock``) makes the second one wait for the first,
 then find the file in the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import http.client
 import os
@@ -42,17 +41,12 @@ from typing import TYPE_CHECKING
 
 import torch.hub
 import torchvision.models as tvm
+from filelock import FileLock, Timeout
 
 from .errors import WeightsError
 
 if TYPE_CHECKING:
     from .specs import BackboneSpec
-
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-    import msvcrt
 
 __all__ = [
     "MIRROR_ENV",
@@ -93,9 +87,6 @@ hangs is given up on. (A holder that dies releases its lock at once: the OS drop
 _CHUNK_BYTES = 256 * 1024
 _LOCK_POLL_S = 0.1
 
-# torch.hub's HASH_REGEX (torch/hub.py): the hex run between the last "-" and the extension is the start
-# of the file's SHA-256. Same rule here, so our check agrees with torchvision's own check_hash.
-_HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
 # A torchvision-style name found on a USB stick, also when a browser saved it as "name-1a2b3c4d (1).pth".
 _FOUND_NAME_REGEX = re.compile(r"-([a-f0-9]{8,64})(?: \(\d+\))?\.pth$", re.IGNORECASE)
 
@@ -133,7 +124,9 @@ class WeightsFile:
 
 
 def _hash_prefix(filename: str) -> str | None:
-    match = _HASH_REGEX.search(filename)
+    # torch.hub's own rule (the hex run between the last "-" and the extension is the start of the file's
+    # SHA-256), so our check agrees with torchvision's check_hash.
+    match = torch.hub.HASH_REGEX.search(filename)
     return match.group(1) if match else None
 
 
@@ -533,80 +526,53 @@ def _remove_stale_parts(directory: Path, filename: str) -> None:
         part.unlink(missing_ok=True)
 
 
-def _try_lock(fd: int) -> bool:
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:  # pragma: no cover - Windows
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
-            return False
-        raise
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    else:  # pragma: no cover - Windows
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-
 @contextmanager
 def _file_lock(
     directory: Path, filename: str, *, progress: ProgressCallback | None, idle_timeout: float
 ) -> Iterator[None]:
     """Hold ``<directory>/<filename>.lock`` exclusively; threads and processes alike.
 
-    ``flock`` locks belong to an open file description, so two ``open()`` calls conflict even inside one
-    process: each caller opens the file itself. The lock file is removed by its holder before unlocking, to
-    keep the cache clean; a waiter that then wins the lock on the removed file notices (the path no longer
-    points at the file it locked) and starts over on the new one.
+    Each call makes its own :class:`filelock.FileLock`: an OS lock belongs to an open file, so two instances
+    exclude each other even inside one process (one shared instance would be re-entrant instead). While
+    another session holds the lock, this waits in short steps, reporting that session's progress (the size
+    of its part file), and gives up only after ``idle_timeout`` seconds without any.
+
+    The holder removes the lock file before unlocking, to keep the cache clean. A waiter that then locks the
+    removed file is safe: filelock checks after locking that the file still has a name (``st_nlink``) and
+    starts over on the new one otherwise (filelock >= 3.20.4).
     """
     lock_path = directory / f"{filename}.lock"
+    lock = FileLock(lock_path)
     last_size = -1
     last_change = time.monotonic()
     while True:
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock.acquire(timeout=_LOCK_POLL_S)
+            break
+        except Timeout:
+            pass  # Timeout is an OSError: caught first, as the expected outcome of a step
         except OSError as e:
             raise _unwritable(directory, e) from e
-        try:
-            while not _try_lock(fd):
-                # Someone else is fetching this file: show their progress and give up only if it stops.
-                size = max((_size_or_zero(p) for p in _part_files(directory, filename)), default=0)
-                now = time.monotonic()
-                if size != last_size:
-                    if progress is not None and size > last_size:
-                        progress(size, None)
-                    last_size, last_change = size, now
-                elif now - last_change > idle_timeout:
-                    raise WeightsError(
-                        f"Another session has been fetching {filename} without progress for "
-                        f"{idle_timeout:.0f} seconds, so this one gave up waiting.",
-                        f"Try again; if it keeps happening, stop the other program or delete {lock_path}.",
-                    )
-                time.sleep(_LOCK_POLL_S)
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
-            except FileNotFoundError:
-                same = False
-        except BaseException:
-            os.close(fd)
-            raise
-        if same:
-            break
-        os.close(fd)  # we locked a file its holder had already removed: start over on the new one
+        # Someone else is fetching this file: show their progress and give up only if it stops.
+        size = max((_size_or_zero(p) for p in _part_files(directory, filename)), default=0)
+        now = time.monotonic()
+        if size != last_size:
+            if progress is not None and size > last_size:
+                progress(size, None)
+            last_size, last_change = size, now
+        elif now - last_change > idle_timeout:
+            raise WeightsError(
+                f"Another session has been fetching {filename} without progress for "
+                f"{idle_timeout:.0f} seconds, so this one gave up waiting.",
+                f"Try again; if it keeps happening, stop the other program or delete {lock_path}.",
+            )
     try:
         yield
     finally:
         # Windows cannot remove an open file; there it stays, which is harmless.
         with contextlib.suppress(OSError):
             lock_path.unlink(missing_ok=True)
-        _unlock(fd)
-        os.close(fd)
+        lock.release()
 
 
 def _offline(wf: WeightsFile, src: str, reason: object) -> WeightsError:

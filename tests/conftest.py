@@ -1,8 +1,10 @@
-"""Shared fixtures: the bundled backbone (real ImageNet weights, no network) and real sample photos."""
+"""Shared fixtures and helpers: the bundled backbone (real ImageNet weights, no network), real sample photos,
+untrained backbones, a tiny hand-made backbone, and a loopback weights server."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from torch import nn
 
 if TYPE_CHECKING:
     # Annotations only: backbone_viz is imported after the environment below is set.
+    from weights_server import WeightsServer
+
     import backbone_viz as bv
 
 # Tests never touch the internet and never read or write the user's torch cache.
@@ -40,6 +44,15 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     return tmp_path / "torch-home" / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def server() -> Iterator[WeightsServer]:
+    """A loopback server of tiny checkpoints for the weights tests (tests/weights_server.py)."""
+    from weights_server import WeightsServer
+
+    with WeightsServer() as s:
+        yield s
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +107,6 @@ class TinyNet(nn.Module):
 def tiny_backbone(model: nn.Module, size: int, categories: tuple[str, ...]) -> bv.Backbone:
     """A hand-made backbone around ``model`` (a :class:`TinyNet`), with identity preprocessing at ``size``."""
     from backbone_viz.backbones import Backbone, _prepare
-    from backbone_viz.graph import build_extractor
     from backbone_viz.specs import BackboneSpec, Preprocessing, _layers
 
     _prepare(model)
@@ -105,8 +117,7 @@ def tiny_backbone(model: nn.Module, size: int, categories: tuple[str, ...]) -> b
         preprocessing=Preprocessing(size, size, "bilinear", (0.0,) * 3, (1.0,) * 3),
         weights_file=None, build=type(model),
     )
-    extractor = build_extractor(model, ["relu"], head="fc", pooled="flatten")
-    return Backbone(spec, model, "untrained", categories, torch.device("cpu"), extractor)
+    return Backbone.wrap(spec, model, "untrained", categories, torch.device("cpu"))
 
 
 def assert_splits_exactly(c: bv.Contributions, res: bv.AnalysisResult) -> None:

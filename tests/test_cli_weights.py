@@ -23,12 +23,6 @@ pytestmark = pytest.mark.usefixtures("_own_cache")
 
 
 @pytest.fixture
-def server() -> WeightsServer:
-    with WeightsServer() as s:
-        yield s
-
-
-@pytest.fixture
 def table(server: WeightsServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, WeightsFile]:
     """Two small downloadable "backbones" served by the loopback server, in place of the real table."""
     files = {

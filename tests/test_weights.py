@@ -24,12 +24,6 @@ pytestmark = pytest.mark.usefixtures("_own_cache")
 
 
 @pytest.fixture
-def server() -> WeightsServer:
-    with WeightsServer() as s:
-        yield s
-
-
-@pytest.fixture
 def data() -> bytes:
     return tiny_checkpoint()
 
@@ -165,25 +159,20 @@ def test_fetch_without_content_length_ends_with_done_equal_total(server: Weights
     progress.check(len(data))
 
 
-def test_wrong_hash_is_refused_and_nothing_is_left(
-    server: WeightsServer, data: bytes, _own_cache: Path
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [("corrupt", "SHA-256 does not match"), ("truncated", "nothing was kept")],
+    ids=["wrong hash", "cut in the middle"],
+)
+def test_bad_transfer_is_refused_and_nothing_is_left(
+    server: WeightsServer, data: bytes, _own_cache: Path, mode: str, message: str
 ) -> None:
-    wf = server.add(data, mode="corrupt")
-    with pytest.raises(WeightsError, match="SHA-256 does not match") as info:
+    wf = server.add(data, mode=mode)
+    with pytest.raises(WeightsError, match=message) as info:
         weights.fetch(wf)
     assert wf.filename in info.value.message
     assert leftovers(_own_cache) == []  # no file, no temporary file, no lock file
     assert weights.cached_path(wf) is None
-
-
-def test_transfer_cut_in_the_middle_leaves_nothing(
-    server: WeightsServer, data: bytes, _own_cache: Path
-) -> None:
-    wf = server.add(data, mode="truncated")
-    with pytest.raises(WeightsError, match="nothing was kept") as info:
-        weights.fetch(wf)
-    assert wf.filename in info.value.message
-    assert leftovers(_own_cache) == []
 
 
 def test_server_that_stops_sending_midway_fails_in_bounded_time(
@@ -314,6 +303,34 @@ def test_two_threads_download_once(server: WeightsServer, data: bytes, _own_cach
     for recorder in recorders:
         recorder.check(len(data))
     assert leftovers(_own_cache, keep=(wf.filename,)) == []
+
+
+def test_lock_excludes_while_its_file_is_removed_and_made_again(tmp_path: Path) -> None:
+    """Each holder removes the lock file; a waiter that locked the removed file must not count as holder."""
+    inside: list[int] = []
+    overlaps: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(40):
+                with weights._file_lock(tmp_path, "tiny-0123abcd.pth", progress=None, idle_timeout=30):
+                    inside.append(1)
+                    if len(inside) > 1:
+                        overlaps.append(len(inside))
+                    time.sleep(0.001)
+                    inside.pop()
+        except BaseException as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert overlaps == []
+    assert leftovers(tmp_path) == []
 
 
 def _fetch_in_process(wf: WeightsFile, barrier: multiprocessing.synchronize.Barrier) -> None:
