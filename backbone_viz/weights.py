@@ -16,8 +16,8 @@ Pretrained weights are looked up in this order:
 A download streams into a temporary file inside the cache folder, checks the SHA-256 prefix that
 torchvision puts in every file name and the byte count the server announced, and only then renames the file
 into place with :func:`os.replace`. Two sessions (threads or processes) that ask for the same missing file
-download it once: a per-file :class:`filelock.FileLock` (``<cache>/<filename>.lock``) makes the second one wait for the first,
-then find the file in the cache.
+download it once: a per-file :class:`filelock.FileLock` (``<cache>/<filename>.lock``) makes the second one
+wait for the first, then find the file in the cache.
 """
 
 from __future__ import annotations
