@@ -8,6 +8,7 @@ import streamlit as st
 
 import webui
 
+webui.configure_torch()  # before any session analyses (pages call it too: AppTest runs them without app.py)
 st.set_page_config(
     page_title="backbone-viz",
     page_icon=":material/layers:",

@@ -5,8 +5,8 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from backbone_viz import render
-from webui import models, widgets
-from webui.state import persistent
+from webui import widgets
+from webui.state import DEFAULT_BACKBONE, persistent
 
 choices = webui.page_setup()
 
@@ -20,7 +20,7 @@ widgets.explain(
 
 specs = {spec.name: spec for spec in bv.list_backbones()}
 names = list(specs)
-default = [choices.backbone] + [n for n in ("resnet50", models.DEFAULT_BACKBONE) if n != choices.backbone][:1]
+default = [choices.backbone] + [n for n in ("resnet50", DEFAULT_BACKBONE) if n != choices.backbone][:1]
 picked = st.multiselect(
     "Backbones to compare (up to 3)",
     names,
@@ -49,12 +49,12 @@ header[-1].markdown("**Grad-CAM, last stage**")
 for name in picked:
     spec = specs[name]
     st.divider()
-    result = models.analysis(
+    result = webui.analysis(
         name,
         choices.weights,
         choices.image,
         key=f"compare.{name}",
-        offer_bundled=models.DEFAULT_BACKBONE not in picked,
+        offer_bundled=not any(specs[n].bundled for n in picked),
     )
     if result is None:
         continue
@@ -73,7 +73,7 @@ for name in picked:
             labels.append("")
             continue
         image = render.map_image(render.representative(result, stage.last), size=crop.width)
-        cell.image(widgets.png(image), width="stretch")
+        cell.image(widgets.shown(image), width="stretch")
         cell.caption(
             f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}"
         )
@@ -82,7 +82,7 @@ for name in picked:
     last = spec.stages[-1].last
     cam = render.overlay(crop, result.gradcam[last.name], alpha=0.55)
     with row[-1]:
-        st.image(widgets.jpeg(cam), width="stretch")
+        st.image(widgets.shown(cam, photo=True), width="stretch")
         st.caption(f"for its top class: {result.target.label}")
     with row[0]:
         widgets.download_png(

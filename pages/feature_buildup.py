@@ -31,7 +31,7 @@ strip = [
 ]
 for column, stage, image in zip(st.columns(len(stages)), stages, strip, strict=True):
     with column:
-        st.image(widgets.jpeg(image), width="stretch")
+        st.image(widgets.shown(image, photo=True), width="stretch")
         st.markdown(f"**stage {stage.index}** · `{stage.last.label}`  \n{widgets.level_badge(stage.level)}")
         st.caption(widgets.shape_text(result.activations[stage.last.name].shape))
 widgets.download_png(
@@ -97,7 +97,7 @@ with controls[2]:
 tile_min, tile_max = (low, high) if scale == "shared" else (None, None)
 tiles = [render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max) for c in channels]
 means = activation.reshape(channels_total, -1).mean(axis=1)
-st.image([widgets.png(tile) for tile in tiles], caption=[f"#{int(c)}" for c in channels], width=96)
+st.image([widgets.shown(tile) for tile in tiles], caption=[f"#{int(c)}" for c in channels], width=96)
 widgets.download_png(
     lambda: render.channel_grid(activation, channels, shared_scale=scale == "shared"),
     f"{stem}-{layer.label}-channels.png",

@@ -23,18 +23,14 @@ categories = base.categories
 left, right = st.columns([3, 2])
 with left:
     st.subheader("The head's top-5")
-    widgets.top5(base)
+    widgets.class_bars(base.predictions, base.target)
 with right:
     st.subheader("Which class should Grad-CAM explain?")
-    mode = st.radio(
+    mode = widgets.choice(
         "Class to explain",
-        ["top", "other"],
-        format_func=lambda m: {
-            "top": f"the top prediction ({base.predictions[0].label})",
-            "other": "a class I choose",
-        }[m],
+        {"top": f"the top prediction ({base.predictions[0].label})", "other": "a class I choose"},
+        key="target_mode",
         label_visibility="collapsed",
-        **persistent("target_mode", "top", options=["top", "other"]),
     )
     target = None
     if mode == "other":
@@ -89,9 +85,9 @@ for stage in spec.stages:
             f"{stem}-stage{stage.index}.png",
             key=f"gc.dl.stage{stage.index}",
         )
-    row[1].image(widgets.png(act), width="stretch")
-    row[2].image(widgets.png(cam), width="stretch")
-    row[3].image(widgets.jpeg(over), width="stretch")
+    row[1].image(widgets.shown(act), width="stretch")
+    row[2].image(widgets.shown(cam), width="stretch")
+    row[3].image(widgets.shown(over, photo=True), width="stretch")
 
 last_h, last_w = result.gradcam[spec.stages[-1].last.name].shape
 st.subheader("Why the rows look so different")

@@ -28,12 +28,12 @@ ratios = [3]
 for _ in stages:
     ratios += [0.5, 3]
 cells = st.columns(ratios, vertical_alignment="center")
-cells[0].image(widgets.jpeg(crop), width="stretch")
+cells[0].image(widgets.shown(crop, photo=True), width="stretch")
 cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
 for i, stage in enumerate(stages):
     cells[1 + 2 * i].markdown("### →")
     cells[2 + 2 * i].image(
-        widgets.png(render.map_image(render.representative(result, stage.last), size=crop.width)),
+        widgets.shown(render.map_image(render.representative(result, stage.last), size=crop.width)),
         width="stretch",
     )
     cells[2 + 2 * i].caption(widgets.stage_label(result, stage).replace("\n", "  \n"))
@@ -64,7 +64,7 @@ with head.container(border=True):
     )
 with top.container(border=True):
     st.markdown("**top-5**")
-    widgets.top5(result, mark_target=False)
+    widgets.class_bars(result.predictions)
 
 with st.container(horizontal=True):
     widgets.download_png(

@@ -1,4 +1,4 @@
-"""The web app's shared UI: the sidebar, the session's choices, the caches and small page helpers.
+"""The web app's shared UI: what every page calls first, and the analysis a page draws.
 
 Pages start with::
 
@@ -6,21 +6,55 @@ Pages start with::
     choices = webui.page_setup()
     result = webui.analysis_or_stop(choices)
 
-and then only draw. ``webui.models`` is the only module that calls the engine's ``load_backbone`` and
-``analyze``.
+and then only draw. The modules of this package, one job each:
+
+* ``caches``: the caches shared by all sessions, the only place that runs the model (``load_backbone``,
+  ``analyze_parts``, ``layer_gradcam``);
+* ``weights_ui``: where the pretrained weights are, their download, what a page shows when they fail;
+* ``state``: the session's choices; ``sidebar``: the sidebar that makes them;
+* ``widgets``: small drawing helpers; ``heads_state`` and ``head_sections``: the heads page.
 """
 
 from __future__ import annotations
 
+import os
+from functools import cache
+
 import streamlit as st
+import torch
 
 import backbone_viz as bv
 
-from . import models
+from .caches import cached_analysis
 from .sidebar import render_sidebar, sidebar_for_this_run
-from .state import IMAGE_ERROR, Choices
+from .state import IMAGE_ERROR, Choices, ImageChoice
+from .weights_ui import load
 
-__all__ = ["Choices", "analysis_or_stop", "page_setup", "render_sidebar", "sidebar_for_this_run"]
+__all__ = [
+    "Choices",
+    "analysis",
+    "analysis_or_stop",
+    "configure_torch",
+    "page_setup",
+    "render_sidebar",
+    "sidebar_for_this_run",
+]
+
+
+@cache
+def configure_torch() -> None:
+    """Sets torch's thread count for this process, once (a second call does nothing).
+
+    Every session analyses in its own thread; torch's default (one intra-op thread per core, for each
+    analysis) oversubscribes the CPU when a whole class works at once. One thread per analysis lost
+    nothing for a lone session and used less CPU for the same work at N=16 (bench/engine_load.py,
+    bench/load.py). BACKBONE_VIZ_TORCH_THREADS overrides it (e.g. a single-user machine with many cores).
+
+    Called where the app starts (``app.py``) and again by :func:`page_setup`, because AppTest and a page
+    run on its own never run ``app.py``. Not at import: importing ``webui`` (a test, a benchmark, a
+    notebook) must not change the importer's torch settings.
+    """
+    torch.set_num_threads(int(os.environ.get("BACKBONE_VIZ_TORCH_THREADS", "1")))
 
 
 def page_setup() -> Choices:
@@ -29,6 +63,7 @@ def page_setup() -> Choices:
     Returns:
         The session's choices of backbone, weights and picture.
     """
+    configure_torch()
     choices = render_sidebar()
     problem = st.session_state.get(IMAGE_ERROR)
     if problem is not None:
@@ -46,6 +81,35 @@ def page_setup() -> Choices:
     return choices
 
 
+def analysis(
+    name: str,
+    weights: str,
+    image: ImageChoice,
+    target: int | None = None,
+    *,
+    key: str = "load",
+    offer_bundled: bool = True,
+) -> bv.AnalysisResult | None:
+    """The analysis of ``image`` by a backbone, or ``None``.
+
+    Loads the backbone first (see :func:`webui.weights_ui.load`); shows an ``st.error`` and returns
+    ``None`` when the backbone or the image cannot be used.
+
+    Args:
+        target: class index for Grad-CAM, or ``None`` for the top prediction.
+        key: prefix of the weights buttons' keys (several backbones may fail on one page).
+        offer_bundled: offer a button that switches the sidebar to the bundled backbone.
+    """
+    if load(name, weights, key=key, offer_bundled=offer_bundled) is None:
+        return None
+    try:
+        with st.spinner(f"Looking at the picture with {bv.get_spec(name).title}…"):
+            return cached_analysis(name, weights, image.sha256, image.data, target)
+    except bv.BackboneVizError as error:
+        st.error(f"{error.message}\n\n{error.hint}")
+        return None
+
+
 def analysis_or_stop(choices: Choices, target: int | None = None) -> bv.AnalysisResult:
     """The analysis of the chosen picture by the chosen backbone; on failure the page explains and stops.
 
@@ -53,7 +117,7 @@ def analysis_or_stop(choices: Choices, target: int | None = None) -> bv.Analysis
         choices: from :func:`page_setup`.
         target: class index for Grad-CAM, or ``None`` for the top prediction.
     """
-    result = models.analysis(choices.backbone, choices.weights, choices.image, target)
+    result = analysis(choices.backbone, choices.weights, choices.image, target)
     if result is None:
         st.stop()
     return result

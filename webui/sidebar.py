@@ -8,7 +8,6 @@ session state (:mod:`webui.state`), so they are the same whichever file drew the
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,16 +17,17 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 import backbone_viz as bv
+from backbone_viz import render
+from backbone_viz.backbones import WEIGHT_CHOICES
 from backbone_viz.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
 
-from . import models
 from .state import (
     BACKBONE,
+    DEFAULT_BACKBONE,
     IMAGE,
     IMAGE_ERROR,
     SAMPLE,
     USE_CAMERA,
-    WEIGHT_CHOICES,
     WEIGHTS,
     Choices,
     ImageChoice,
@@ -37,6 +37,7 @@ from .state import (
     sample_choice,
     samples,
 )
+from .weights_ui import weights_size, weights_status
 
 # Set while app.py's run draws the page, so that the page's own call draws nothing twice. A thread-local,
 # not session state: a session runs its script in its own thread, and a write to st.session_state is a
@@ -89,7 +90,7 @@ def _backbone_picker() -> None:
         "size of its pretrained weights file, and whether that file is already here. Only "
         "EfficientNet-Lite0's weights come with backbone-viz; the others are downloaded once, the first "
         "time you pick them.",
-        **persistent(BACKBONE, models.DEFAULT_BACKBONE, options=list(specs)),
+        **persistent(BACKBONE, DEFAULT_BACKBONE, options=list(specs)),
     )
     st.radio(
         "Weights",
@@ -103,9 +104,9 @@ def _backbone_picker() -> None:
 
 
 def _describe(spec: bv.BackboneSpec) -> str:
-    status = models.weights_status(spec)
+    status = weights_status(spec)
     mark = {"bundled": "bundled ✓", "in cache": "here ✓"}.get(status, "download")
-    return f"{spec.params_millions:.1f} M params · {models.weights_size(spec)} · {mark}"
+    return f"{spec.params_millions:.1f} M params · {weights_size(spec)} · {mark}"
 
 
 def _picture_picker() -> None:
@@ -142,10 +143,7 @@ def _picture_picker() -> None:
 def _thumbnail(name: str) -> bytes:
     """A square JPEG thumbnail of a sample (made once per process)."""
     picture = bv.load_image(sample_choice(name).data)
-    thumb = ImageOps.fit(picture, (THUMB, THUMB), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
+    return render.encode(ImageOps.fit(picture, (THUMB, THUMB), Image.Resampling.LANCZOS), "jpeg", quality=85)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -157,9 +155,7 @@ def _preview(image_sha256: str, _data: bytes) -> bytes:
 def _jpeg(picture: Image.Image, size: tuple[int, int], *, quality: int = 85) -> bytes:
     picture = picture.copy()
     picture.thumbnail(size, Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    return render.encode(picture, "jpeg", quality=quality)
 
 
 def _on_sample() -> None:

@@ -31,7 +31,6 @@ USE_CAMERA = "use_camera"
 IMAGE_ERROR = "image_error"
 
 DEFAULT_BACKBONE = bv.list_backbones()[0].name  # the bundled EfficientNet-Lite0
-WEIGHT_CHOICES = ("pretrained", "untrained")
 
 ImageKind = Literal["sample", "upload", "camera"]
 
@@ -115,6 +114,12 @@ def current() -> Choices:
 def set_choice(key: str, value: Any) -> None:
     """Sets a choice; the widget showing it picks the value up on the next run. Usable as on_click."""
     st.session_state[key] = value
+
+
+def set_backbone(backbone: str, weights: str) -> None:
+    """Sets the backbone and its weights together. Usable as on_click."""
+    set_choice(BACKBONE, backbone)
+    set_choice(WEIGHTS, weights)
 
 
 def persistent(

@@ -3,39 +3,71 @@ and the heads page's strips and contribution bars."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
+from dataclasses import dataclass
+from typing import Literal
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
-from PIL import Image, ImageOps
+from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
 
-from . import models
+from .state import persistent
 
 LEVEL_COLOURS = {"low": "blue", "mid": "green", "high": "orange"}
 LEVEL_WORDS = {"low": "edges & colours", "mid": "textures & parts", "high": "objects"}
 
 
-def png(image: Image.Image) -> bytes:
-    """PNG bytes for ``st.image``: lossless, for maps (flat colour cells compress well and fast)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+def shown(image: Image.Image, *, photo: bool = False) -> bytes:
+    """The bytes ``st.image`` gets for a picture drawn on every rerun.
+
+    Args:
+        photo: the picture is photo-like (the crop, an overlay): JPEG, well under 1 ms; else PNG with the
+            lightest compression, so that a map's cells stay crisp.
+    """
+    return render.encode(image, "jpeg" if photo else "png", fast=True)
 
 
-def jpeg(image: Image.Image) -> bytes:
-    """JPEG bytes for ``st.image``: for photos and overlays, where PNG costs ~20 ms per 224 px picture
-    on every rerun (measured by bench/app.py) and JPEG well under 1 ms."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+@dataclass(frozen=True)
+class Metric:
+    """One number for :func:`metrics`: its label, the value as shown, and an optional tooltip."""
+
+    label: str
+    value: str
+    help: str | None = None
+
+
+def metrics(items: Sequence[Metric], *, per_row: int) -> None:
+    """``st.metric`` cells, ``per_row`` to a row, in reading order."""
+    for start in range(0, len(items), per_row):
+        for cell, item in zip(st.columns(per_row), items[start : start + per_row], strict=False):
+            cell.metric(item.label, item.value, help=item.help)
+
+
+def choice(
+    label: str,
+    labels: Mapping[str, str],
+    *,
+    key: str,
+    horizontal: bool = False,
+    label_visibility: Literal["visible", "hidden", "collapsed"] = "visible",
+) -> str:
+    """A radio over the keys of ``labels``, each shown as its text, kept as the session choice ``key``
+    (the first one until the learner picks another)."""
+    options = list(labels)
+    return st.radio(
+        label,
+        options,
+        format_func=labels.__getitem__,
+        horizontal=horizontal,
+        label_visibility=label_visibility,
+        **persistent(key, options[0], options=options),
+    )
 
 
 def explain(text: str) -> None:
@@ -64,7 +96,7 @@ def download_png(
     """A download button whose PNG is made only when clicked (no cost on reruns, no rerun after)."""
     st.download_button(
         label,
-        data=lambda: render.to_png(make()),
+        data=lambda: render.encode(make()),
         file_name=file_name,
         mime="image/png",
         key=key,
@@ -89,7 +121,7 @@ def picture(
         photo: the picture is photo-like (the crop, an overlay): sent as JPEG; else as PNG, so that a
             map's cells stay crisp.
     """
-    st.image(jpeg(image) if photo else png(image), caption=caption, width=width)
+    st.image(shown(image, photo=photo), caption=caption, width=width)
     if file_name is not None:
         download_png(lambda: image, file_name, key=key or f"dl.{file_name}")
 
@@ -104,15 +136,15 @@ def report_button(result: bv.AnalysisResult, file_stem: str, *, key: str) -> Non
     )
 
 
-def top5(result: bv.AnalysisResult, *, mark_target: bool = True) -> None:
-    """The head's top-5 as labelled bars; with ``mark_target``, the class Grad-CAM explains is marked."""
-    for p in result.predictions:
-        mark = "  ← Grad-CAM explains this class" if mark_target and p.index == result.target.index else ""
+def class_bars(predictions: Sequence[bv.Prediction], target: bv.Prediction | None = None) -> None:
+    """A head's predictions as labelled probability bars; the class Grad-CAM explains, ``target``, is
+    marked (and named below the bars when it is not among them)."""
+    for p in predictions:
+        mark = "  ← Grad-CAM explains this class" if target is not None and p.index == target.index else ""
         st.progress(min(max(p.probability, 0.0), 1.0), text=f"**{p.label}** — {p.probability:.1%}{mark}")
-    if mark_target and result.target.index not in {p.index for p in result.predictions}:
+    if target is not None and target.index not in {p.index for p in predictions}:
         st.caption(
-            f"Grad-CAM explains **{result.target.label}** ({result.target.probability:.2%}), "
-            "which is not in the top-5."
+            f"Grad-CAM explains **{target.label}** ({target.probability:.2%}), which is not in the top-5."
         )
 
 
@@ -202,23 +234,3 @@ def contribution_figure(table: pd.DataFrame, title: str) -> Figure:
     axes.set_xlabel("what the channel adds to the score (weight × channel's average)")
     axes.set_title(title, fontsize=10)
     return figure
-
-
-def class_bars(predictions: Sequence[bv.Prediction], target: bv.Prediction | None = None) -> None:
-    """Labelled probability bars like :func:`top5`, for any head's predictions."""
-    for p in predictions:
-        mark = "  ← Grad-CAM explains this class" if target is not None and p.index == target.index else ""
-        st.progress(min(max(p.probability, 0.0), 1.0), text=f"**{p.label}** — {p.probability:.1%}{mark}")
-
-
-@st.cache_resource(max_entries=1, show_spinner=False)
-def example_thumbnails(side: int = 120) -> Mapping[str, tuple[bytes, ...]]:
-    """Square JPEG thumbnails of the example set's photos, per class (made once per process)."""
-    return MappingProxyType(
-        {
-            label: tuple(
-                jpeg(ImageOps.fit(photo, (side, side), Image.Resampling.LANCZOS)) for photo in photos
-            )
-            for label, photos in models.example_set().items()
-        }
-    )

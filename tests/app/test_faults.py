@@ -25,7 +25,7 @@ from backbone_viz import weights as weights_mod
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from webui import models  # noqa: E402
+from webui import caches  # noqa: E402
 
 SAMPLES = ROOT / "assets" / "samples"
 TIMEOUT = 60
@@ -37,8 +37,8 @@ UNAVAILABLE = f"{GOOGLENET.title}: the pretrained weights are not available"
 def _forget_models() -> Iterator[None]:
     """No backbone loaded from a test's fake cache survives into another test (caches are per process)."""
     yield
-    models._load_large.clear()
-    models.clear_analyses()
+    caches.clear_backbones()
+    caches.clear_analyses()
 
 
 def _start() -> AppTest:
@@ -129,7 +129,7 @@ def test_weights_file_deleted_while_the_app_runs(tmp_path: Path, monkeypatch: py
 
     # The same once the loaded backbone is gone too (evicted by others, or a server restart), on the way
     # back from another backbone.
-    models._load_large.clear()
+    caches.clear_backbones()
     at.radio(key="_w_backbone").set_value("efficientnet_lite0").run()
     assert not at.exception
     assert not at.error

@@ -260,7 +260,7 @@ def test_every_figure_downloads_as_png(at: AppTest, page: str, monkeypatch: pyte
 def test_download_shows_progress_and_a_failure_is_explained(
     at: AppTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webui import models
+    from webui import weights_ui
 
     seen: list[tuple[int, int | None]] = []
 
@@ -270,7 +270,7 @@ def test_download_shows_progress_and_a_failure_is_explained(
             progress(done, 100_000_000)
         raise bv.WeightsError("The download of the weights stopped halfway.", "Try again in a minute.")
 
-    monkeypatch.setattr(models.weights_mod, "ensure", fake_ensure)
+    monkeypatch.setattr(weights_ui.weights_mod, "ensure", fake_ensure)
     at.radio(key="_w_backbone").set_value("googlenet").run()
     assert not at.exception
     assert len(seen) == 3

@@ -1,0 +1,529 @@
+"""What the "Backbone → heads" page draws in its three tabs, one function per block, in page order.
+
+1. What the head sees: the class to split, the numbers the head reads, what each channel adds to the
+   score, the sum, and where the channels that matter most fire on the picture.
+2. A new head on the same backbone: the classes to train on, the training, the trained head and a new
+   picture through it (state and callbacks in :mod:`webui.heads_state`).
+3. Heads for detection and segmentation: the maps a detector's neck reads (C3, C4, C5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+import streamlit as st
+from PIL import Image, ImageOps
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+import backbone_viz as bv
+from backbone_viz import render
+from backbone_viz.images import EXTENSIONS
+from backbone_viz.transfer import RANDOM_CROPS
+
+from . import analysis, analysis_or_stop, heads_state, widgets
+from .state import Choices, ImageChoice, persistent, set_backbone
+from .widgets import Metric
+
+CHANNELS_SHOWN = 6  # channel maps per row: the ones that push the score up most, then down most
+BARS = 8  # bars per direction in the contribution chart
+CLASS_COUNTS = [2, 3, 4, 5]
+COPIES = RANDOM_CROPS + 1  # altered copies fit_head makes of each photo: its mirror image + random crops
+#: What each map of the pyramid is good for, C3 to C5.
+PYRAMID_USES = (
+    "small objects: a bird far away, a face in a crowd",
+    "middle-sized objects",
+    "large objects: a cat filling the picture",
+)
+
+#: One class's photos as the page collects them: its label and the photos (example set) or uploads.
+ClassPhotos = tuple[str, Sequence[Image.Image] | Sequence[UploadedFile]]
+
+
+def _file_stem(choices: Choices) -> str:
+    return f"{choices.image.stem}-{choices.backbone}"
+
+
+# ------------------------------------------------------------------------------ 1. what the head sees
+
+
+def class_to_split(choices: Choices, result: bv.AnalysisResult) -> bv.AnalysisResult:
+    """Asks which top-5 class's score to split (a head that splits only); returns its analysis."""
+    if not choices.spec.head_splits:
+        return result
+    options = [p.index for p in result.predictions]
+    chosen = st.radio(
+        "Which class's score should be split into channels?",
+        options,
+        format_func=lambda i: f"{result.categories[i]} ({result.probabilities[i]:.0%})",
+        horizontal=True,
+        **persistent("heads.split_class", options[0], options=options),
+    )
+    return result if chosen == options[0] else analysis_or_stop(choices, chosen)
+
+
+def score_split(
+    choices: Choices, split: bv.AnalysisResult
+) -> tuple[bv.Contributions | None, bv.HeadError | None]:
+    """What each channel adds to ``split``'s target score, or why it cannot be split (nothing drawn).
+
+    Returns:
+        ``(contributions, None)``, or ``(None, error)`` when the engine refuses, or ``(None, None)`` for
+        a head that does not split (VGG: the page explains why with :func:`why_no_split`).
+    """
+    if not choices.spec.head_splits:
+        return None, None
+    try:
+        return heads_state.contributions(choices.backbone, choices.weights, split), None
+    except bv.HeadError as error:
+        return None, error
+
+
+def what_the_head_reads(
+    choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions | None
+) -> None:
+    """The crop beside the numbers the head reads and, when the score splits, what each adds to it."""
+    spec, width = choices.spec, split.pooled.shape[0]
+    picture, strips = st.columns([1, 5], vertical_alignment="center")
+    picture.image(
+        widgets.shown(split.input_image, photo=True), caption="the crop the backbone saw", width="stretch"
+    )
+    with strips:
+        if spec.head_splits:
+            st.markdown(
+                f"**What the head reads: {width} numbers.** Each thin stripe is one channel of "
+                f"`{split.layers[-1].label}`, its map averaged to one number (bright = large, dark = near zero)."
+            )
+        else:
+            st.markdown(
+                f"**What the head's last layer reads: {width} numbers**, made by two fully connected layers "
+                "from the last stage's pooled maps (bright = large, dark = near zero)."
+            )
+        stem = _file_stem(choices)
+        widgets.picture(
+            widgets.value_strip(split.pooled), file_name=f"{stem}-pooled.png", key="heads.dl.pooled"
+        )
+        if contributions is None:
+            return
+        st.markdown(
+            f"**What each channel adds to the score of “{split.target.label}”**: its number times the head's "
+            "weight for it. Green pushes the score up, pink pulls it down, pale adds almost nothing."
+        )
+        widgets.picture(
+            widgets.value_strip(contributions.values, cmap=widgets.CONTRIBUTION_CMAP, symmetric=True),
+            file_name=f"{stem}-contributions-{split.target.index}.png",
+            key="heads.dl.contrib",
+        )
+
+
+def why_no_split(spec: bv.BackboneSpec) -> None:
+    """Why a head of fully connected layers with ReLUs (VGG) has no share per channel."""
+    st.subheader("Why this score does not split into channels")
+    st.info(
+        f"**{spec.title}'s score does not split into channels.** Its head is three fully connected "
+        "layers with a ReLU between them. A ReLU turns every negative number into zero, so how much "
+        "one channel matters depends on all the others: the score is not a sum over channels, and no "
+        "channel has a share of its own. ResNet, GoogLeNet and EfficientNet average each channel and "
+        "use ONE linear layer, which is why their scores split exactly.",
+        icon=":material/block:",
+    )
+    st.page_link(
+        "pages/gradcam.py",
+        label="Grad-CAM shows instead which places in the picture drive the score",
+        icon=":material/target:",
+    )
+
+
+def score_added_up(choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions) -> None:
+    """The sum of the contributions plus the bias beside the head's own score, and the largest as bars."""
+    label, values = split.target.label, contributions.values
+    st.subheader(f"The score of “{label}”, added up channel by channel")
+    total = float(values.sum())
+    pushed, pulled = values[values > 0].sum(), values[values < 0].sum()
+    table = widgets.contribution_table(
+        contributions, contributions.top_up(BARS), contributions.top_down(BARS)
+    )
+    sums, chart = st.columns([2, 3])
+    with sums:
+        widgets.metrics(
+            [
+                Metric(
+                    "Sum of contributions",
+                    f"{total:.3f}",
+                    f"All {len(values)} channels added up: those pushing up add {pushed:+.3f}, "
+                    f"those pulling down {pulled:+.3f}.",
+                ),
+                Metric("+ bias", f"{contributions.bias:+.3f}", "One extra number per class, learned too."),
+                Metric("= sum + bias", f"{total + contributions.bias:.3f}"),
+                Metric(
+                    "Head's score (logit)",
+                    f"{contributions.logit:.3f}",
+                    "The score the network computed for this class, before softmax turned all the "
+                    "scores into probabilities.",
+                ),
+            ],
+            per_row=2,
+        )
+        st.caption(
+            "The last two numbers agree: the split is exact, not an estimate. Channels pushing up add "
+            f"{pushed:+.3f} in total, channels pulling down {pulled:+.3f}; most channels add almost "
+            "nothing."
+        )
+    with chart:
+        st.markdown(f"**The {len(table)} channels that matter most for “{label}”**")
+        st.altair_chart(widgets.contribution_chart(table), width="stretch", height=26 * len(table) + 70)
+        widgets.download_png(
+            lambda: widgets.contribution_figure(table, f"What each channel adds to the score of “{label}”"),
+            f"{_file_stem(choices)}-contribution-bars-{split.target.index}.png",
+            key="heads.dl.bars",
+            label="Bars (PNG)",
+        )
+
+
+def channels_on_the_picture(
+    choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions
+) -> None:
+    """Where the channels that push the score up most, and pull it down most, fire on the crop."""
+    label, values, crop = split.target.label, contributions.values, split.input_image
+    last_layer, width = split.layers[-1], len(values)
+    activation = split.activations[last_layer.name]
+    if activation.shape[0] != width:
+        st.caption(
+            f"`{last_layer.label}` has {activation.shape[0]} channels, not the {width} the head reads, "
+            "so its maps are not shown here."
+        )
+        return
+    for title, picked, direction in (
+        (f"Channels that push “{label}” up most", contributions.top_up(CHANNELS_SHOWN), "up"),
+        (f"Channels that pull “{label}” down most", contributions.top_down(CHANNELS_SHOWN), "down"),
+    ):
+        st.markdown(f"**{title}**, and where they fire on the picture")
+        if len(picked) == 0:
+            st.caption("No channel does.")
+            continue
+        images = [render.overlay(crop, activation[c], alpha=0.6, cmap=render.ACTIVATION_CMAP) for c in picked]
+        captions = [
+            f"#{c} adds {values[c]:+.3f}\n= {contributions.weights[c]:.3g} × {contributions.pooled[c]:.3g}"
+            for c in picked
+        ]
+        for cell, image, caption in zip(st.columns(CHANNELS_SHOWN), images, captions, strict=False):
+            cell.image(widgets.shown(image, photo=True), width="stretch")
+            cell.caption(caption.replace("\n", "  \n"))
+        widgets.download_png(
+            lambda images=images, captions=captions: render.image_row(images, labels=captions),
+            f"{_file_stem(choices)}-channels-{direction}-{split.target.index}.png",
+            key=f"heads.dl.maps.{direction}",
+            label="Maps (PNG)",
+        )
+    st.caption(
+        "Each picture is one channel's map laid over the crop (bright = strongly active). Under it: "
+        "what the channel adds = the head's weight × the channel's average."
+    )
+
+
+# --------------------------------------------------------------------------- 2. a new head of your own
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _example_thumbnails(side: int = 120) -> Mapping[str, tuple[bytes, ...]]:
+    """Square JPEG thumbnails of the example set's photos, per class (made once per process)."""
+    return MappingProxyType(
+        {
+            label: tuple(
+                widgets.shown(ImageOps.fit(photo, (side, side), Image.Resampling.LANCZOS), photo=True)
+                for photo in photos
+            )
+            for label, photos in heads_state.example_set().items()
+        }
+    )
+
+
+def example_classes() -> list[ClassPhotos]:
+    """Shows the example set (and a button back to the learner's own photos); returns its classes."""
+    st.markdown("**The example set**, made from the sample pictures:")
+    thumbnails = _example_thumbnails()
+    classes: list[ClassPhotos] = []
+    for column, (label, photos) in zip(
+        st.columns(len(thumbnails)), heads_state.example_set().items(), strict=True
+    ):
+        with column.container(border=True):
+            st.markdown(f"**{label}** · {len(photos)} photos")
+            st.image(
+                list(thumbnails[label]), caption=[f"{label} {i + 1}" for i in range(len(photos))], width=72
+            )
+        classes.append((label, list(photos)))
+    st.caption(
+        "Only a few sample pictures ship with backbone-viz, so “cat” and “coffee” are three crops of one "
+        "photo each: easy to recognise again. “person” is the real test: the astronaut and Grace Hopper "
+        "are two different people."
+    )
+    st.button("Use my own photos instead", on_click=heads_state.use_source, args=("own",), key="heads.own")
+    return classes
+
+
+def own_classes() -> list[ClassPhotos]:
+    """A name and an uploader per class (and a button to the example set); returns the filled-in ones."""
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
+    count = left.radio(
+        "How many classes?",
+        CLASS_COUNTS,
+        horizontal=True,
+        **persistent("heads.classes", CLASS_COUNTS[0], options=CLASS_COUNTS),
+    )
+    right.button(
+        "Use the example set",
+        on_click=heads_state.use_source,
+        args=("example",),
+        key="heads.example",
+        icon=":material/photo_library:",
+        help="Cat, coffee and person photos made from the sample pictures: no uploads needed.",
+    )
+    st.caption(
+        "Give each class a name and at least 2 photos (3 to 10 is better). Leave a box empty to skip it."
+    )
+    classes: list[ClassPhotos] = []
+    boxes = st.columns(min(count, 3))
+    for i in range(count):
+        with boxes[i % len(boxes)].container(border=True):
+            name = st.text_input(
+                f"Class {i + 1}", placeholder="a short name, e.g. dog", **persistent(f"heads.label.{i}", "")
+            )
+            files = st.file_uploader(
+                f"Photos of class {i + 1}",
+                type=list(EXTENSIONS),
+                accept_multiple_files=True,
+                key=f"heads.files.{i}",
+                label_visibility="collapsed",
+            )
+            if name.strip() or files:
+                classes.append((name, list(files or [])))
+    return classes
+
+
+def train(choices: Choices, classes: Sequence[ClassPhotos], *, from_examples: bool) -> None:
+    """Fits the learner's head on ``classes`` and keeps it; what goes wrong is shown with ``st.error``."""
+    examples: dict[str, list[Image.Image]] = {}
+    names: dict[tuple[str, int], str] = {}
+    unreadable = False
+    for label, items in classes:
+        if from_examples:
+            photos = [(f"{label} {i + 1}", photo) for i, photo in enumerate(items)]
+        else:
+            photos, problems = heads_state.read_photos(items)
+            for name, error in problems:
+                st.error(f"**{name} could not be used.** {error.message}\n\n{error.hint}")
+                unreadable = True
+        key = label
+        while key in examples:  # two boxes with one name: fit_head strips the spaces and names the repeat
+            key += " "
+        examples[key] = [photo for _, photo in photos]
+        names.update({(label.strip(), i): name for i, (name, _) in enumerate(photos)})
+    if unreadable:
+        st.error("Remove the files that could not be used (✕ next to their names), then train again.")
+        return
+    count = sum(len(photos) for photos in examples.values())
+    try:
+        with st.spinner(f"Training a new head on {count} photos with {choices.spec.title}…"):
+            head = heads_state.train_head(choices.backbone, choices.weights, examples)
+    except bv.HeadError as error:
+        st.error(f"{error.message}\n\n{error.hint}")
+        return
+    heads_state.keep_head(head, names)
+
+
+def head_for_another_backbone(choices: Choices, head: bv.LinearHead) -> None:
+    """Says that the head reads another backbone's numbers; offers to train again or to switch back."""
+    made_for, title = bv.get_spec(head.backbone).title, choices.spec.title
+    st.warning(
+        f"**Your head belongs to another backbone.** It was trained on {made_for} ({head.weights} "
+        f"weights), but the sidebar now shows {title} ({choices.weights}). A head only understands "
+        "the numbers of the backbone it was trained on: train it again on this one, or switch back."
+    )
+    again, back = st.columns(2)
+    again.button(
+        f"Train again on {title}", on_click=heads_state.ask_retrain, key="heads.retrain", type="primary"
+    )
+    back.button(
+        f"Switch back to {made_for}",
+        on_click=set_backbone,
+        args=(head.backbone, head.weights),
+        key="heads.back",
+    )
+
+
+def trained_head(choices: Choices, head: bv.LinearHead) -> None:
+    """The trained head: its honest test (each photo left out in turn) and what was trained."""
+    n_photos = sum(head.n_images)
+    right = sum(p.correct for p in head.loo_predictions)
+    k, d = head.weight.shape
+    st.subheader(f"Your {head.name}")
+    widgets.metrics(
+        [
+            Metric(
+                "Leave-one-out accuracy",
+                f"{head.loo_accuracy:.0%}",
+                "For each photo, a head was trained WITHOUT it (and without its altered copies) and asked "
+                "what it shows: an honest test on photos the head had not seen.",
+            ),
+            Metric("Photos right", f"{right} of {n_photos}"),
+            Metric(
+                "Fit time",
+                f"{head.fit_seconds:.1f} s",
+                "Altering the photos, running them through the backbone, and fitting the head once per "
+                "left-out photo plus once with all of them.",
+            ),
+            Metric("Numbers learned", f"{k * d + k:,}", f"{k} × {d} weights + {k} biases"),
+        ],
+        per_row=4,
+    )
+    st.markdown(
+        f"**Only the head was trained.** The backbone's {choices.spec.params_millions:.1f} million weights did "
+        f"not change. Each photo and {COPIES} altered copies of it (mirrored, cropped, recoloured) "
+        f"went once through the frozen backbone to become {d} numbers; that is where most of the fit time "
+        f"goes. The head then learned {k} × {d} weights + {k} biases from those lists of numbers, a small "
+        "problem solved in a blink. Training the backbone itself took over a million ImageNet photos and "
+        "days of computing."
+    )
+    names = heads_state.photo_names()
+    with st.expander(
+        f"Each photo, left out in turn ({right} of {n_photos} right)", expanded=right < n_photos
+    ):
+        st.dataframe(
+            [
+                {
+                    "photo": names.get((p.label, p.index), f"{p.label} {p.index + 1}"),
+                    "class": p.label,
+                    "a head trained without it says": p.predicted,
+                    "how sure": f"{p.probability:.0%}",
+                    "right?": "✓" if p.correct else "✗",
+                }
+                for p in head.loo_predictions
+            ],
+            hide_index=True,
+        )
+
+
+def head_on_a_new_picture(choices: Choices, result: bv.AnalysisResult, head: bv.LinearHead) -> None:
+    """A picture (the sidebar's or an upload) through the new head beside the ImageNet head's answer."""
+    st.subheader("The new head looks at a new picture")
+    which = widgets.choice(
+        "Picture for the new head",
+        {"sidebar": f"the sidebar's picture ({choices.image.caption})", "upload": "a picture I upload here"},
+        key="heads.test_picture",
+        horizontal=True,
+    )
+    image, imagenet = choices.image, result
+    if which == "upload":
+        file = st.file_uploader("Picture for the new head", type=list(EXTENSIONS), key="heads.test_upload")
+        if file is None:
+            st.caption("Upload a picture to see what the new head calls it.")
+            return
+        image = ImageChoice.from_bytes("upload", file.name, f"your picture {file.name}", file.getvalue())
+        imagenet = analysis(choices.backbone, choices.weights, image, key="heads.test")
+        if imagenet is None:
+            return
+    try:
+        view = heads_state.head_view(choices.backbone, choices.weights, image, head)
+    except bv.BackboneVizError as error:
+        st.error(f"{error.message}\n\n{error.hint}")
+        return
+    last_stage = choices.spec.stages[-1]
+    layer = last_stage.last
+    new_cam = render.overlay(view.input_image, view.gradcam, alpha=0.55)
+    old_cam = render.overlay(imagenet.input_image, imagenet.gradcam[layer.name], alpha=0.55)
+    cells = st.columns([1.4, 1, 1, 1])
+    with cells[0]:
+        st.markdown("**The new head says**")
+        widgets.class_bars(view.predictions, view.target)
+        top = imagenet.predictions[0]
+        st.caption(f"The ImageNet head says: **{top.label}** ({top.probability:.0%})")
+    cells[1].image(
+        widgets.shown(view.input_image, photo=True), caption="the crop the backbone saw", width="stretch"
+    )
+    cells[2].image(
+        widgets.shown(new_cam, photo=True),
+        caption=f"new head: Grad-CAM for “{view.target.label}”",
+        width="stretch",
+    )
+    cells[3].image(
+        widgets.shown(old_cam, photo=True),
+        caption=f"ImageNet head: Grad-CAM for “{imagenet.target.label}”",
+        width="stretch",
+    )
+    shape = widgets.shape_text(imagenet.activations[layer.name].shape)
+    st.caption(
+        f"Both Grad-CAMs come from the same {shape} maps of `{layer.label}` (stage {last_stage.index}): the "
+        "same backbone features, read by two different heads."
+    )
+    widgets.download_png(
+        lambda: render.image_row(
+            [view.input_image, new_cam, old_cam],
+            labels=[
+                "the crop",
+                f"new head\n{view.target.label} {view.target.probability:.0%}",
+                f"ImageNet head\n{imagenet.target.label} {imagenet.target.probability:.0%}",
+            ],
+        ),
+        f"{image.stem}-{choices.backbone}-new-head.png",
+        key="heads.dl.newhead",
+        label="Both heads (PNG)",
+    )
+    st.info(
+        f"**A head can only choose among its own classes.** This one knows only {', '.join(head.categories)}: "
+        "show it a rocket or a flower (pick one in the sidebar) and it still answers one of those, often very "
+        "sure. It has never learned to say “none of these”.",
+        icon=":material/priority_high:",
+    )
+
+
+# -------------------------------------------------------------------- 3. detection and segmentation
+
+
+def pyramid_maps(choices: Choices, result: bv.AnalysisResult, levels: Sequence[bv.PyramidLevel]) -> None:
+    """The picture beside the maps at strides 8, 16 and 32, with a PNG of the row."""
+    crop = result.input_image
+    cells = st.columns(4)
+    cells[0].image(widgets.shown(crop, photo=True), width="stretch")
+    cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
+    maps, labels = [], []
+    for cell, level in zip(cells[1:], levels, strict=False):
+        image = render.map_image(render.representative(result, level.layer), size=crop.width)
+        c, h, w = level.shape
+        cell.image(widgets.shown(image), width="stretch")
+        cell.caption(
+            f"**{level.name}** · stride {level.stride}  \n{c} × {h} × {w} from `{level.layer.label}`  \n"
+            f"one cell = {level.stride} × {level.stride} px of the picture"
+        )
+        maps.append(image)
+        labels.append(f"{level.name} · stride {level.stride}\n{c} × {h} × {w}")
+    if len(levels) < 3:
+        cells[len(levels) + 1].caption(
+            f"**no stride-32 map listed for {choices.spec.title}**: its listed layers end at stride 16 (the "
+            "stride-32 map only exists after its last max pool)."
+        )
+    widgets.download_png(
+        lambda: render.image_row(
+            [crop, *maps], labels=[f"your picture\n3 × {crop.height} × {crop.width}", *labels]
+        ),
+        f"{_file_stem(choices)}-pyramid.png",
+        key="heads.dl.pyramid",
+        label="Maps (PNG)",
+    )
+
+
+def pyramid_table(levels: Sequence[bv.PyramidLevel], picture_side: int) -> None:
+    """One row per map: stride, shape, stage and level, what one cell can see, what it is good for."""
+
+    def sees(receptive_field: int) -> str:
+        side = f"{receptive_field} × {receptive_field} px"
+        return f"the whole picture ({side})" if receptive_field >= picture_side else side
+
+    rows = "\n".join(
+        f"| **{level.name}** | {level.stride} | {widgets.shape_text(level.shape)} | stage {level.layer.stage} · "
+        f"{level.layer.level} | {sees(level.layer.receptive_field)} | {use} |"
+        for level, use in zip(levels, PYRAMID_USES, strict=False)
+    )
+    st.markdown(
+        "| map | stride | channels × height × width | stage · level | one cell can see | good for |\n"
+        "|---|---|---|---|---|---|\n" + rows
+    )
