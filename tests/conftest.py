@@ -106,10 +106,9 @@ class TinyNet(nn.Module):
 
 def tiny_backbone(model: nn.Module, size: int, categories: tuple[str, ...]) -> bv.Backbone:
     """A hand-made backbone around ``model`` (a :class:`TinyNet`), with identity preprocessing at ``size``."""
-    from backbone_viz.backbones import Backbone, _prepare
+    from backbone_viz.backbones import Backbone
     from backbone_viz.specs import BackboneSpec, Preprocessing, _layers
 
-    _prepare(model)
     spec = BackboneSpec(
         name="tiny", title="Tiny", summary="", params_millions=0.0,
         layers=_layers([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
