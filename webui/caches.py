@@ -1,17 +1,27 @@
-"""The caches every session shares: loaded backbones and analyses (``st.cache_resource``).
+"""The caches every session shares: loaded backbones, what a picture does to them, and Grad-CAMs.
 
-``st.cache_resource`` keeps ONE object per key for every session and thread and never copies it. That is
-safe here because what is cached is never written to: a backbone is only run (statelessly, see
-:mod:`backbone_viz.analysis`), and an analysis holds read-only arrays in ``MappingProxyType``.
+The only module of the web app that runs the model (``load_backbone``, ``analyze_parts``,
+``layer_gradcam``). ``st.cache_resource`` keeps ONE object per key for every session and thread and never
+copies it. That is safe here because nothing cached is ever written to: a backbone is only run
+(statelessly, see :mod:`backbone_viz.analysis`), and the analyses hold read-only arrays in
+``MappingProxyType``.
 
-Each cache comes twice, one for the bundled backbone (``spec.bundled``) and one for the others, so that
-the backbone every first-time visitor needs, and its analyses, are never evicted by a large backbone:
+A picture's activations are kept apart from the Grad-CAM of each class (issue 9): the activations do not
+depend on the class Grad-CAM explains and are large (~55 MB for VGG-16), a Grad-CAM is a few small (h, w)
+maps. Explaining another class adds only its Grad-CAM, and :func:`cached_analysis` joins the parts with
+``AnalysisResult.from_parts``, which shares their arrays.
 
-* backbones: 2 bundled (pretrained and untrained, ~20 MB each) and 2 others (two VGG-19s are ~1.2 GB),
-  least recently used out;
-* analyses: keyed by (backbone name, weights, sha256 of the image bytes, target class); the bytes travel
-  as the unhashed ``_image_bytes``. 16 for the bundled backbone (~4 MB each) and 8 for the others (up
-  to ~55 MB each for VGG-16).
+* backbones: keyed by (backbone name, weights);
+* activations: keyed by (backbone name, weights, sha256 of the image bytes; the bytes travel as the
+  unhashed ``_image_bytes``), each with the Grad-CAM of the top class, made in the same pass;
+* Grad-CAMs of the other classes: keyed by (backbone name, weights, sha256, class index).
+
+Each cache comes twice, chosen by ``spec.bundled``, so that the backbone every first-time visitor needs,
+and its analyses, are never evicted by a large backbone. Least recently used out:
+
+* backbones: 2 bundled (pretrained and untrained, ~20 MB each) and 2 others (two VGG-19s are ~1.2 GB);
+* activations: 16 pictures for the bundled backbone (~4 MB each) and 8 for the others (up to ~55 MB
+  each for VGG-16); Grad-CAMs of other classes as many (well under 1 MB each).
 """
 
 from __future__ import annotations
@@ -48,19 +58,27 @@ class _Caches:
     """The caches of one kind of backbone (bundled or not)."""
 
     backbone: Callable[[str, str], bv.Backbone]
-    analysis: Callable[[str, str, str, int | None, bytes], bv.AnalysisResult]
+    activations: Callable[[str, str, str, bytes], tuple[bv.Activations, bv.GradCam]]
+    gradcam: Callable[[str, str, str, int, bytes], bv.GradCam]
 
 
 def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
     def backbone(name: str, weights: str) -> bv.Backbone:
         return bv.load_backbone(name, weights)
 
-    def analysis(
-        name: str, weights: str, image_sha256: str, target: int | None, _image_bytes: bytes
-    ) -> bv.AnalysisResult:
-        return bv.analyze(cached_backbone(name, weights), bv.load_image(_image_bytes), target)
+    def activations(
+        name: str, weights: str, image_sha256: str, _image_bytes: bytes
+    ) -> tuple[bv.Activations, bv.GradCam]:
+        return bv.analyze_parts(cached_backbone(name, weights), bv.load_image(_image_bytes))
 
-    return _Caches(_shared(backbone, kind, backbones), _shared(analysis, kind, analyses))
+    def gradcam(name: str, weights: str, image_sha256: str, target: int, _image_bytes: bytes) -> bv.GradCam:
+        return bv.layer_gradcam(cached_backbone(name, weights), bv.load_image(_image_bytes), target)
+
+    return _Caches(
+        _shared(backbone, kind, backbones),
+        _shared(activations, kind, analyses),
+        _shared(gradcam, kind, analyses),
+    )
 
 
 #: The caches by ``spec.bundled``.
@@ -79,11 +97,38 @@ def cached_backbone(name: str, weights: str) -> bv.Backbone:
     return _for(name).backbone(name, weights)
 
 
+def cached_activations(
+    name: str, weights: str, image_sha256: str, image_bytes: bytes
+) -> tuple[bv.Activations, bv.GradCam]:
+    """What the picture does to the backbone, and the top class's Grad-CAM (the model runs on a miss)."""
+    return _for(name).activations(name, weights, image_sha256, image_bytes)
+
+
+def cached_gradcam(
+    name: str, weights: str, image_sha256: str, image_bytes: bytes, target: int | None = None
+) -> bv.GradCam:
+    """The shared Grad-CAM of class ``target`` (``None``: the top class) for one picture.
+
+    The top class's comes with the activations; another class's runs the model once on a miss and keeps
+    only its maps.
+
+    Raises:
+        BackboneVizError: ``target`` is not a class of the head.
+    """
+    _, top = cached_activations(name, weights, image_sha256, image_bytes)
+    if target is None or target == top.target.index:
+        return top
+    return _for(name).gradcam(name, weights, image_sha256, target, image_bytes)
+
+
 def cached_analysis(
     name: str, weights: str, image_sha256: str, image_bytes: bytes, target: int | None = None
 ) -> bv.AnalysisResult:
-    """The shared analysis of one image (runs the model only on a cache miss)."""
-    return _for(name).analysis(name, weights, image_sha256, target, image_bytes)
+    """The analysis of one picture with Grad-CAM for ``target``, joined from the shared parts (no copy)."""
+    activations, _ = cached_activations(name, weights, image_sha256, image_bytes)
+    return bv.AnalysisResult.from_parts(
+        activations, cached_gradcam(name, weights, image_sha256, image_bytes, target)
+    )
 
 
 def clear_backbones() -> None:
@@ -93,6 +138,7 @@ def clear_backbones() -> None:
 
 
 def clear_analyses() -> None:
-    """Empties the analysis caches (the benchmark's "first analysis"); backbones stay loaded."""
+    """Empties the activations and Grad-CAM caches (the benchmark's "first analysis"); backbones stay."""
     for caches in _CACHES.values():
-        caches.analysis.clear()
+        caches.activations.clear()
+        caches.gradcam.clear()
