@@ -1,7 +1,7 @@
 """The caches every session shares: loaded backbones, what a picture does to them, and Grad-CAMs.
 
-The only module of the web app that runs the model (``load_backbone``, ``analyze_parts``,
-``layer_gradcam``). ``st.cache_resource`` keeps ONE object per key for every session and thread and never
+Where the web app runs the model for everyone (``load_backbone``, ``analyze_parts``, ``layer_gradcam``);
+a learner's own head is run in :mod:`webui.heads_state`. ``st.cache_resource`` keeps ONE object per key for every session and thread and never
 copies it. That is safe here because nothing cached is ever written to: a backbone is only run
 (statelessly, see :mod:`backbone_viz.analysis`), and the analyses hold read-only arrays in
 ``MappingProxyType``.
