@@ -8,6 +8,7 @@ Example::
     res.predictions[0].label, res.activations["blocks.2.1"].shape, res.gradcam["bn2"].shape
 """
 
+from .ablation import AblationRow, block_ablation
 from .analysis import (
     Activations,
     AnalysisResult,
@@ -19,35 +20,44 @@ from .analysis import (
     upsample,
 )
 from .backbones import Backbone, default_device, load_backbone
+from .blocks import BlockSpec, PartSpec
 from .contributions import Contributions, head_contributions
-from .errors import BackboneVizError, HeadError, ImageError, WeightsError
+from .errors import BackboneVizError, HeadError, ImageError, KnockoutError, WeightsError
 from .head import Head, check_fits
 from .images import load_image
+from .inside import InsideBlock, Part, inside_block, list_blocks
 from .pyramid import PyramidLevel, feature_pyramid
 from .samples import example_set
 from .specs import BackboneSpec, LayerSpec, StageSpec, get_spec, list_backbones
 from .transfer import LinearHead, LooPrediction, fit_head
 
 __all__ = [
+    "AblationRow",
     "Activations",
     "AnalysisResult",
     "Backbone",
     "BackboneSpec",
     "BackboneVizError",
+    "BlockSpec",
     "Contributions",
+    "GradCam",
     "Head",
     "HeadError",
-    "GradCam",
     "ImageError",
+    "InsideBlock",
+    "KnockoutError",
     "LayerSpec",
     "LinearHead",
     "LooPrediction",
+    "Part",
+    "PartSpec",
     "Prediction",
     "PyramidLevel",
     "StageSpec",
     "WeightsError",
     "analyze",
     "analyze_parts",
+    "block_ablation",
     "check_fits",
     "default_device",
     "example_set",
@@ -55,8 +65,10 @@ __all__ = [
     "fit_head",
     "get_spec",
     "head_contributions",
+    "inside_block",
     "layer_gradcam",
     "list_backbones",
+    "list_blocks",
     "load_backbone",
     "load_image",
     "upsample",

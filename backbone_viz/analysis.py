@@ -28,6 +28,7 @@ from .backbones import Backbone
 from .errors import BackboneVizError
 from .graph import LOGITS, POOLED
 from .head import Head, check_fits
+from .knockout import Knockout, KnockoutItem, resolve_knockout
 from .specs import LayerSpec, find_layer, get_spec
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Activations:
             (one number per channel); for VGG, the output of its second fully connected layer (fc7, 4096
             numbers), which is not a per-channel average.
         categories: the K class names of the head.
+        knockout: what was knocked out (block names, ``(layer name, channels)``); empty for none.
     """
 
     backbone: str
@@ -77,6 +79,7 @@ class Activations:
     logits: np.ndarray = field(repr=False)
     pooled: np.ndarray = field(repr=False)
     categories: tuple[str, ...] = field(repr=False)
+    knockout: tuple[Knockout, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +92,7 @@ class GradCam:
         head: ``"imagenet"`` or the custom head's name.
         target: the class whose score is explained, with its probability.
         gradcam: ``{layer name: (h, w) float32}``, ReLU(sum_c mean_hw(dScore/dA_c) * A_c), raw values.
+        knockout: what was knocked out; empty for none.
     """
 
     backbone: str
@@ -96,6 +100,7 @@ class GradCam:
     head: str
     target: Prediction
     gradcam: Mapping[str, np.ndarray] = field(repr=False)
+    knockout: tuple[Knockout, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +122,7 @@ class AnalysisResult:
         pooled: (D,) the vector the head's last linear layer reads (see :class:`Activations`): a
             per-channel global average for ResNet, GoogLeNet and EfficientNet-Lite0, VGG's fc7 output.
         categories: the K class names of the head.
+        knockout: what was knocked out before this analysis (see :func:`analyze`); empty for none.
     """
 
     backbone: str
@@ -132,6 +138,7 @@ class AnalysisResult:
     logits: np.ndarray = field(repr=False)
     pooled: np.ndarray = field(repr=False)
     categories: tuple[str, ...] = field(repr=False)
+    knockout: tuple[Knockout, ...] = ()
 
     @classmethod
     def from_parts(cls, activations: Activations, gradcam: GradCam) -> AnalysisResult:
@@ -141,10 +148,10 @@ class AnalysisResult:
             ValueError: the parts come from different backbones, weights or heads.
         """
         a, g = activations, gradcam
-        if (a.backbone, a.weights, a.head) != (g.backbone, g.weights, g.head):
+        if (a.backbone, a.weights, a.head, a.knockout) != (g.backbone, g.weights, g.head, g.knockout):
             raise ValueError(
-                f"Parts of different analyses: activations of {a.backbone} ({a.weights}, {a.head}), "
-                f"Grad-CAM of {g.backbone} ({g.weights}, {g.head})"
+                f"Parts of different analyses: activations of {a.backbone} ({a.weights}, {a.head}, "
+                f"knock-out {a.knockout}), Grad-CAM of {g.backbone} ({g.weights}, {g.head}, knock-out {g.knockout})"
             )
         return cls(
             backbone=a.backbone,
@@ -160,6 +167,7 @@ class AnalysisResult:
             logits=a.logits,
             pooled=a.pooled,
             categories=a.categories,
+            knockout=a.knockout,
         )
 
     def layer(self, key: str) -> LayerSpec:
@@ -208,6 +216,7 @@ def analyze(
     target: int | str | None = None,
     *,
     head: Head | None = None,
+    knockout: Sequence[KnockoutItem] | None = None,
 ) -> AnalysisResult:
     """Runs one image through a backbone: top-5, activations and Grad-CAM at every listed layer.
 
@@ -217,11 +226,19 @@ def analyze(
         target: the class Grad-CAM explains: None (the top-1), a class index or a label.
         head: a head from :func:`backbone_viz.fit_head` to use instead of the model's own; predictions
             and Grad-CAM then refer to its classes.
+        knockout: what to knock out first (see :mod:`backbone_viz.knockout`): block names (the block
+            is removed: its output becomes its shortcut alone, or the identity for a plain layer that
+            keeps its input's shape) and ``(layer name, [channels])`` pairs (those channels are zero
+            for everything downstream). Every map, prediction and Grad-CAM is then the knocked-out
+            network's. ``None`` or ``[]``: the plain analysis.
 
     Returns:
-        A frozen :class:`AnalysisResult`.
+        A frozen :class:`AnalysisResult`; ``.knockout`` says what was knocked out.
+
+    Raises:
+        KnockoutError: a block that cannot be removed (the message says why), unknown channels.
     """
-    return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head))
+    return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head, knockout=knockout))
 
 
 def analyze_parts(
@@ -230,13 +247,14 @@ def analyze_parts(
     target: int | str | None = None,
     *,
     head: Head | None = None,
+    knockout: Sequence[KnockoutItem] | None = None,
 ) -> tuple[Activations, GradCam]:
     """:func:`analyze`'s one pass, returned as its two parts, for a cache that keeps them apart.
 
     Returns:
         ``(activations, gradcam)``; ``AnalysisResult.from_parts(*parts)`` is ``analyze``'s result.
     """
-    activations, gradcam = _one_pass(backbone, image, target, head, keep_activations=True)
+    activations, gradcam = _one_pass(backbone, image, target, head, knockout, keep_activations=True)
     assert activations is not None  # keep_activations=True always returns them
     return activations, gradcam
 
@@ -247,6 +265,7 @@ def layer_gradcam(
     target: int | str | None = None,
     *,
     head: Head | None = None,
+    knockout: Sequence[KnockoutItem] | None = None,
 ) -> GradCam:
     """Grad-CAM of one class at every listed layer, keeping no activations.
 
@@ -254,7 +273,7 @@ def layer_gradcam(
     another class of an analysed picture costs a few kB of memory, not a second copy of its activations.
     Arguments as in :func:`analyze`.
     """
-    return _one_pass(backbone, image, target, head, keep_activations=False)[1]
+    return _one_pass(backbone, image, target, head, knockout, keep_activations=False)[1]
 
 
 def _one_pass(
@@ -262,12 +281,14 @@ def _one_pass(
     image: Image.Image,
     target: int | str | None,
     head: Head | None,
+    knockout: Sequence[KnockoutItem] | None,
     *,
     keep_activations: bool,
 ) -> tuple[Activations | None, GradCam]:
     """ONE forward pass and ONE ``torch.autograd.grad`` call; the activations only when asked for."""
     if head is not None:
         check_fits(head, backbone)
+    done, edits = resolve_knockout(backbone.spec, knockout or ())
     crop = backbone.crop(image)
     x = backbone.to_tensor(crop).requires_grad_(True)
     layers = backbone.spec.layers
@@ -281,7 +302,7 @@ def _one_pass(
     # Parameters do not require grad, so the graph is built only for the input's path; asking for the
     # gradient of the layer outputs stops at the first listed layer and never touches parameters.
     with torch.enable_grad():
-        outputs = backbone.extract(x, wanted)
+        outputs = backbone.extract(x, wanted, edits=edits)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
         probabilities = torch.softmax(logits.detach()[0].float(), dim=0)
         ranked = torch.argsort(probabilities, descending=True).tolist()
@@ -292,13 +313,14 @@ def _one_pass(
         cams = [
             F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))[0] for g, a in zip(grads, acts, strict=True)
         ]
-    probs = _frozen(probabilities)
+    probs = frozen_numpy(probabilities)
     gradcam = GradCam(
         backbone=backbone.spec.name,
         weights=backbone.weights,
         head=head_name,
         target=Prediction(index, categories[index], float(probs[index])),
-        gradcam=MappingProxyType({lay.name: _frozen(c) for lay, c in zip(layers, cams, strict=True)}),
+        gradcam=MappingProxyType({lay.name: frozen_numpy(c) for lay, c in zip(layers, cams, strict=True)}),
+        knockout=done,
     )
     if not keep_activations:
         return None, gradcam
@@ -308,18 +330,19 @@ def _one_pass(
         head=head_name,
         predictions=tuple(Prediction(int(i), categories[i], float(probs[i])) for i in ranked[:TOP_K]),
         layers=layers,
-        activations=MappingProxyType({lay.name: _frozen(a[0]) for lay, a in zip(layers, acts, strict=True)}),
+        activations=MappingProxyType({lay.name: frozen_numpy(a[0]) for lay, a in zip(layers, acts, strict=True)}),
         input_image=crop,
         probabilities=probs,
-        logits=_frozen(logits[0]),
-        pooled=_frozen(outputs[POOLED][0]),
+        logits=frozen_numpy(logits[0]),
+        pooled=frozen_numpy(outputs[POOLED][0]),
         categories=categories,
+        knockout=done,
     )
     return activations, gradcam
 
 
-def _frozen(t: torch.Tensor) -> np.ndarray:
-    """A read-only float32 CPU numpy copy-free view of a tensor."""
+def frozen_numpy(t: torch.Tensor) -> np.ndarray:
+    """A read-only float32 CPU numpy view of a tensor (no copy when it is already float32 on the CPU)."""
     array = t.detach().to("cpu", torch.float32).numpy()
     array.flags.writeable = False
     return array

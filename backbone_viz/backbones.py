@@ -21,7 +21,7 @@ from torch import nn
 from . import weights as weights_mod
 from .checkpoints import fit_checkpoint, read_checkpoint
 from .errors import WeightsError
-from .graph import LOGITS, POOLED, NodeGraph
+from .graph import LOGITS, POOLED, Edit, NodeGraph
 from .specs import BackboneSpec, Preprocessing, get_spec, imagenet_categories
 
 #: What ``weights=`` accepts besides a checkpoint path.
@@ -72,7 +72,9 @@ class Backbone:
         """Every graph node :meth:`extract` can return, in forward order (``"layer2.0.add"``...)."""
         return self.graph.node_names
 
-    def extract(self, x: torch.Tensor, nodes: Sequence[str]) -> dict[str, torch.Tensor]:
+    def extract(
+        self, x: torch.Tensor, nodes: Sequence[str], *, edits: Sequence[Edit] = ()
+    ) -> dict[str, torch.Tensor]:
         """Runs the model up to the last of ``nodes`` and returns their outputs; no hooks, thread-safe.
 
         Args:
@@ -80,6 +82,8 @@ class Backbone:
             nodes: graph node names (:attr:`node_names`), module names (their last node, e.g.
                 ``"layer2.0"``), or the aliases :data:`~backbone_viz.graph.LOGITS` (the head's output,
                 (N, K)) and :data:`~backbone_viz.graph.POOLED` (the vector the head reads, (N, D)).
+            edits: knock-outs made on a copy of the graph (see :mod:`backbone_viz.knockout`); the
+                model itself is never changed.
 
         Returns:
             ``{name: tensor}`` with the names as given. Gradients flow as usual when ``x`` requires
@@ -89,7 +93,7 @@ class Backbone:
             ValueError: an unknown name (close names are suggested).
         """
         resolved = self._unalias(nodes)
-        out = self.graph.extractor(resolved)(x)
+        out = self.graph.extractor(resolved, edits)(x)
         return {name: out[r] for name, r in zip(nodes, resolved, strict=True)}
 
     def extractor(self, nodes: Sequence[str] | None = None) -> torch.fx.GraphModule:

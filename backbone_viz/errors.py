@@ -33,3 +33,7 @@ class WeightsError(BackboneVizError):
 
 class HeadError(BackboneVizError):
     """A head cannot do what was asked (its score does not split, or its examples are unusable)."""
+
+
+class KnockoutError(BackboneVizError):
+    """A knock-out cannot be done: a block that has nothing to put in its place, or unknown channels."""

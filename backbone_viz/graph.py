@@ -22,6 +22,7 @@ import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from timm.layers import get_notrace_functions, get_notrace_modules
@@ -46,6 +47,31 @@ _INPLACE_FUNCTIONS = {
     torch.relu_: torch.relu,
     torch.nn.functional.relu_: torch.nn.functional.relu,
 }
+
+
+@dataclass(frozen=True)
+class Bypass:
+    """A graph edit: every use of node ``node`` reads node ``replacement`` instead (a block removed)."""
+
+    node: str
+    replacement: str
+
+
+@dataclass(frozen=True)
+class ZeroChannels:
+    """A graph edit: channels ``channels`` of node ``node``'s output are zero for everything downstream."""
+
+    node: str
+    channels: tuple[int, ...]
+
+
+Edit = Bypass | ZeroChannels
+
+
+def zero_channels(x: torch.Tensor, channels: tuple[int, ...]) -> torch.Tensor:
+    """``x`` (N, C, ...) with the given channels set to zero, out-of-place (the original is kept)."""
+    index = torch.tensor(channels, dtype=torch.long, device=x.device)
+    return x.index_fill(1, index, 0.0)
 
 
 class NodeGraph:
@@ -89,28 +115,40 @@ class NodeGraph:
         hint = f"; did you mean {', '.join(close)}?" if close else " (see Backbone.node_names)."
         raise ValueError(f"The model has no node or module {name!r}{hint}")
 
-    def extractor(self, nodes: Sequence[str]) -> fx.GraphModule:
+    def extractor(self, nodes: Sequence[str], edits: Sequence[Edit] = (), *, keep: bool = True) -> fx.GraphModule:
         """A graph module mapping an input batch (N, 3, H, W) to ``{name: tensor}`` for ``nodes``.
 
-        The module computes only what those nodes need. Made once per node set and kept (at most
-        :data:`MAX_CUTS`, least recently used out); safe to call from any thread.
+        The module computes only what those nodes need. Made once per node set (and edits) and kept (at
+        most :data:`MAX_CUTS`, least recently used out); safe to call from any thread.
 
         Args:
             nodes: node or module names; each is a key of the module's output dict, as given.
+            edits: knock-outs applied to the copy of the graph, in order (the model is not touched). A
+                requested node that an edit replaces returns the edited value.
+            keep: keep the cut for later calls; False for one-off cuts (an ablation makes one per
+                block), which would only push the kept ones out.
 
         Raises:
             ValueError: an unknown name, or no names.
         """
-        key = tuple(dict.fromkeys(nodes))
-        if not key:
+        key = (tuple(dict.fromkeys(nodes)), tuple(edits))
+        if not key[0]:
             raise ValueError("Ask for at least one node.")
         with self._lock:
             cut = self._cuts.get(key)
             if cut is not None:
                 self._cuts.move_to_end(key)
                 return cut
-        targets = {name: self._by_name[self.resolve(name)] for name in key}
-        cut = _cut(self._model, self._graph, targets)
+        targets = {name: self._by_name[self.resolve(name)] for name in key[0]}
+        resolved = [
+            (e, self._by_name[self.resolve(e.node)], self._by_name[self.resolve(e.replacement)])
+            if isinstance(e, Bypass)
+            else (e, self._by_name[self.resolve(e.node)], None)
+            for e in key[1]
+        ]
+        cut = _cut(self._model, self._graph, targets, resolved)
+        if not keep:
+            return cut
         with self._lock:
             self._cuts[key] = cut
             while len(self._cuts) > MAX_CUTS:
@@ -131,12 +169,26 @@ def _make_out_of_place(graph: fx.Graph) -> None:
             node.target = node.target[:-1]
 
 
-def _cut(model: nn.Module, graph: fx.Graph, targets: dict[str, fx.Node]) -> fx.GraphModule:
-    """A copy of ``graph`` returning ``{name: value of node}`` for ``targets``, with unused nodes removed."""
+def _cut(
+    model: nn.Module,
+    graph: fx.Graph,
+    targets: dict[str, fx.Node],
+    edits: Sequence[tuple[Edit, fx.Node, fx.Node | None]] = (),
+) -> fx.GraphModule:
+    """A copy of ``graph`` returning ``{name: value of node}`` for ``targets``, edited, unused nodes removed."""
     cut = fx.Graph()
     mapping: dict[fx.Node, fx.Node] = {}
     cut.graph_copy(graph, mapping)
     cut.output({name: mapping[node] for name, node in targets.items()})
+    for edit, node, replacement in edits:
+        # Edits run after the output exists, so that a requested node reports its edited value too.
+        old = mapping[node]
+        if isinstance(edit, Bypass):
+            old.replace_all_uses_with(mapping[replacement])
+        else:
+            with cut.inserting_after(old):
+                zeroed = cut.call_function(zero_channels, (old, edit.channels))
+            old.replace_all_uses_with(zeroed, delete_user_cb=lambda user, z=zeroed: user is not z)
     module = fx.GraphModule(model, cut, class_name=type(model).__name__ + "Cut")
     # Dead-code elimination needs the owning module (its purity check reads it); it drops every node
     # after the last one asked for, so the cut stops there.
@@ -166,7 +218,7 @@ def receptive_fields(extractor: fx.GraphModule) -> dict[str, tuple[int, int]]:
         if node.op == "call_module":
             module = modules[node.target]
             if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-                k, s, d = (_first(getattr(module, a, 1)) for a in ("kernel_size", "stride", "dilation"))
+                k, s, d = (first_int(getattr(module, a, 1)) for a in ("kernel_size", "stride", "dilation"))
                 rf, jump = rf + (k - 1) * d * jump, jump * s
             elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear)):
                 rf = math.inf
@@ -185,5 +237,6 @@ def receptive_fields(extractor: fx.GraphModule) -> dict[str, tuple[int, int]]:
     return result
 
 
-def _first(value: int | tuple[int, ...]) -> int:
+def first_int(value: int | tuple[int, ...]) -> int:
+    """The first of a module's per-dimension sizes (``kernel_size=(3, 3)`` -> 3)."""
     return value[0] if isinstance(value, tuple) else int(value)

@@ -28,6 +28,7 @@ import torch
 import torchvision
 from torch import nn
 
+from .blocks import BlockSpec, googlenet_blocks, lite0_blocks, resnet_blocks, vgg_blocks
 from .lite0_keys import efficientnet_pytorch_to_timm
 from .weights import TORCHVISION_WEIGHTS, WeightsFile
 
@@ -145,6 +146,7 @@ class BackboneSpec:
         preprocessing: the model's own input preparation.
         weights_file: the torchvision file of the pretrained weights, or None when they are bundled.
         build: makes the untrained architecture, with a 1000-class head.
+        blocks: every block, in forward order, one per layer (see :mod:`backbone_viz.blocks`).
         bundled_weights: where the pretrained weights ship with the install, or None when they are
             downloaded (at most one of ``weights_file`` and ``bundled_weights`` is set; neither for a
             backbone that has no pretrained weights, such as a test's tiny network).
@@ -161,6 +163,7 @@ class BackboneSpec:
     preprocessing: Preprocessing
     weights_file: WeightsFile | None
     build: Callable[[], nn.Module]
+    blocks: tuple[BlockSpec, ...] = ()
     bundled_weights: BundledWeights | None = None
 
     def __post_init__(self) -> None:
@@ -364,6 +367,12 @@ _LITE0_WEIGHTS = BundledWeights(
 
 
 _TV = torchvision.models
+_LITE0_LAYERS = _layers(_EFFICIENTNET_LITE0_ROWS)
+_VGG16_LAYERS = _layers(_vgg_rows(_VGG16))
+_VGG19_LAYERS = _layers(_vgg_rows(_VGG19))
+_RESNET50_LAYERS = _layers(_resnet_rows([3, 4, 6, 3]))
+_RESNET101_LAYERS = _layers(_resnet_rows([3, 4, 23, 3]))
+_GOOGLENET_LAYERS = _layers(_GOOGLENET_ROWS)
 
 SPECS: tuple[BackboneSpec, ...] = (
     BackboneSpec(
@@ -371,7 +380,8 @@ SPECS: tuple[BackboneSpec, ...] = (
         title="EfficientNet-Lite0",
         summary="A small, fast mobile backbone (2019); its weights ship with backbone-viz.",
         params_millions=4.7,
-        layers=_layers(_EFFICIENTNET_LITE0_ROWS),
+        layers=_LITE0_LAYERS,
+        blocks=lite0_blocks(_LITE0_LAYERS),
         head="classifier",
         pooled="global_pool.flatten",
         head_splits=True,
@@ -385,7 +395,8 @@ SPECS: tuple[BackboneSpec, ...] = (
         title="VGG-16",
         summary="A plain stack of 3x3 convolutions (2014): simple to read, large and slow.",
         params_millions=138.4,
-        layers=_layers(_vgg_rows(_VGG16)),
+        layers=_VGG16_LAYERS,
+        blocks=vgg_blocks(_VGG16_LAYERS, _VGG16),
         head="classifier.6",
         pooled="classifier.5",
         head_splits=False,
@@ -398,7 +409,8 @@ SPECS: tuple[BackboneSpec, ...] = (
         title="VGG-19",
         summary="VGG-16 with three more convolutions (2014).",
         params_millions=143.7,
-        layers=_layers(_vgg_rows(_VGG19)),
+        layers=_VGG19_LAYERS,
+        blocks=vgg_blocks(_VGG19_LAYERS, _VGG19),
         head="classifier.6",
         pooled="classifier.5",
         head_splits=False,
@@ -411,7 +423,8 @@ SPECS: tuple[BackboneSpec, ...] = (
         title="ResNet-50",
         summary="Residual blocks with shortcuts (2015): the most reused backbone of all.",
         params_millions=25.6,
-        layers=_layers(_resnet_rows([3, 4, 6, 3])),
+        layers=_RESNET50_LAYERS,
+        blocks=resnet_blocks(_RESNET50_LAYERS),
         head="fc",
         pooled="flatten",
         head_splits=True,
@@ -424,7 +437,8 @@ SPECS: tuple[BackboneSpec, ...] = (
         title="ResNet-101",
         summary="A deeper ResNet: 23 blocks in its third stage instead of 6.",
         params_millions=44.5,
-        layers=_layers(_resnet_rows([3, 4, 23, 3])),
+        layers=_RESNET101_LAYERS,
+        blocks=resnet_blocks(_RESNET101_LAYERS),
         head="fc",
         pooled="flatten",
         head_splits=True,
@@ -437,7 +451,8 @@ SPECS: tuple[BackboneSpec, ...] = (
         title="GoogLeNet (Inception v1)",
         summary="Inception modules run several filter sizes side by side (2014).",
         params_millions=6.6,
-        layers=_layers(_GOOGLENET_ROWS),
+        layers=_GOOGLENET_LAYERS,
+        blocks=googlenet_blocks(_GOOGLENET_LAYERS),
         head="fc",
         pooled="dropout",
         head_splits=True,
