@@ -39,7 +39,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .backbones import load_backbone
     from .images import load_image
-    from .render import report_figure, to_png
+    from .render import encode, report_figure
 
     image = load_image(args.image)
     backbone = load_backbone(
@@ -66,7 +66,7 @@ def _analyze(args: argparse.Namespace) -> int:
         }
         print(json.dumps(table, indent=2))
     if args.out:
-        Path(args.out).write_bytes(to_png(report_figure(result)))
+        Path(args.out).write_bytes(encode(report_figure(result)))
         print(f"Report written to {args.out}", file=sys.stderr if args.json else sys.stdout)
     if not args.json:
         for p in result.predictions:

@@ -214,11 +214,6 @@ def encode(
     return buffer.getvalue()
 
 
-# The old name of encode's PNG default, still imported by backbone_viz/cli.py (not this change's file):
-# remove once cli.py calls encode.
-to_png = encode
-
-
 def report_figure(result: AnalysisResult, *, title: str | None = None) -> Figure:
     """The one-page report: the crop, the top-5, and per stage an activation map beside its Grad-CAM.
 

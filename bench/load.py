@@ -506,7 +506,7 @@ def main() -> None:
         type=int,
         default=None,
         help="torch threads in the server (BACKBONE_VIZ_TORCH_THREADS and OMP_NUM_THREADS); "
-        "default: the app's own setting (1 thread per analysis, webui/models.py)",
+        "default: the app's own setting (1 thread per analysis, webui.configure_torch)",
     )
     parser.add_argument(
         "--photo",
