@@ -4,7 +4,7 @@ import streamlit as st
 
 import backbone_viz as bv
 import webui
-from webui import head_sections, heads_state, widgets
+from webui import detector_maps, head_reads, heads_state, new_head, widgets
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -44,16 +44,16 @@ with tab_sees:
             f"**{width} numbers** that its last layer reads. Unlike the other backbones, this head does not "
             "split into one share per channel: see why below."
         )
-    split = head_sections.class_to_split(choices, result)
-    contributions, problem = head_sections.score_split(choices, split)
-    head_sections.what_the_head_reads(choices, split, contributions)
+    split = head_reads.class_to_split(choices, result)
+    contributions, problem = head_reads.score_split(choices, split)
+    head_reads.what_the_head_reads(choices, split, contributions)
     if not spec.head_splits:
-        head_sections.why_no_split(spec)
+        head_reads.why_no_split(spec)
     elif problem is not None:
         st.error(f"{problem.message}\n\n{problem.hint}")
     if contributions is not None:
-        head_sections.score_added_up(choices, split, contributions)
-        head_sections.channels_on_the_picture(choices, split, contributions)
+        head_reads.score_added_up(choices, split, contributions)
+        head_reads.channels_on_the_picture(choices, split, contributions)
 
 # --------------------------------------------------------------------------- 2. a new head of your own
 with tab_new:
@@ -65,21 +65,21 @@ with tab_new:
     )
     st.subheader("Your classes")
     from_examples = heads_state.from_examples()
-    classes = head_sections.example_classes() if from_examples else head_sections.own_classes()
+    classes = new_head.example_classes() if from_examples else new_head.own_classes()
     train = st.button(
         "Train the new head", type="primary", key="heads.train", icon=":material/model_training:"
     )
     if train or heads_state.take_retrain():
-        head_sections.train(choices, classes, from_examples=from_examples)
+        new_head.train(choices, classes, from_examples=from_examples)
 
     head = heads_state.current_head()
     if head is None:
         st.caption("Nothing trained yet: pick your classes above and press **Train the new head**.")
     elif not heads_state.head_fits(head, choices.backbone, choices.weights):
-        head_sections.head_for_another_backbone(choices, head)
+        new_head.head_for_another_backbone(choices, head)
     else:
-        head_sections.trained_head(choices, head)
-        head_sections.head_on_a_new_picture(choices, result, head)
+        new_head.trained_head(choices, head)
+        new_head.head_on_a_new_picture(choices, result, head)
 
 # -------------------------------------------------------------------- 3. detection and segmentation
 with tab_detect:
@@ -90,8 +90,8 @@ with tab_detect:
         "the fine map keeps small details in place and the coarse map has few, large cells."
     )
     levels = bv.feature_pyramid(result)
-    head_sections.pyramid_maps(choices, result, levels)
-    head_sections.pyramid_table(levels, result.input_image.width)
+    detector_maps.pyramid_maps(choices, result, levels)
+    detector_maps.pyramid_table(levels, result.input_image.width)
     st.subheader("Why a detector needs maps at several scales")
     st.markdown(
         "A bird 20 pixels wide is smaller than one cell of the stride-32 map, where its features are mixed "

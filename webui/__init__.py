@@ -11,7 +11,7 @@ and then only draw. The modules of this package, one job each:
 * ``caches``: the caches shared by all sessions (``load_backbone``, ``analyze_parts``, ``layer_gradcam``);
 * ``weights_ui``: where the pretrained weights are, their download, what a page shows when they fail;
 * ``state``: the session's choices; ``sidebar``: the sidebar that makes them;
-* ``widgets``: small drawing helpers; ``heads_state`` and ``head_sections``: the heads page.
+* ``widgets``: small drawing helpers; ``heads_state`` (state) and ``head_reads``, ``new_head``, ``detector_maps`` (its three tabs): the heads page.
 
 ``caches`` and ``heads_state`` (a learner's own head: ``fit_head``, ``analyze`` with that head) are the
 only modules that run the model; pages never touch it.

@@ -20,7 +20,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 import backbone_viz as bv
 
 from .caches import cached_backbone
-from .state import ImageChoice
+from .state import Choices, ImageChoice
 
 #: Session keys of the page: the learner's own head, the names of the photos it was trained on, where the
 #: photos come from ("example" or "own"), and a request to train again on the sidebar's backbone.
@@ -163,3 +163,8 @@ def photo_names() -> Mapping[tuple[str, int], str]:
 def from_examples() -> bool:
     """Whether the page offers the example set rather than the learner's own photos."""
     return st.session_state.get(SOURCE) == "example"
+
+
+def file_stem(choices: Choices) -> str:
+    """The start of the heads page's download names: the picture's and the backbone's names."""
+    return f"{choices.image.stem}-{choices.backbone}"

@@ -1,0 +1,190 @@
+"""The heads page, tab 1, what the head sees: the class to split, the numbers the head reads, what
+each channel adds to the score, the sum, and where the channels that matter most fire on the picture."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import backbone_viz as bv
+from backbone_viz import render
+
+from . import analysis_or_stop, heads_state, widgets
+from .state import Choices, persistent
+from .widgets import Metric
+
+CHANNELS_SHOWN = 6  # channel maps per row: the ones that push the score up most, then down most
+BARS = 8  # bars per direction in the contribution chart
+
+
+def class_to_split(choices: Choices, result: bv.AnalysisResult) -> bv.AnalysisResult:
+    """Asks which top-5 class's score to split (a head that splits only); returns its analysis."""
+    if not choices.spec.head_splits:
+        return result
+    options = [p.index for p in result.predictions]
+    chosen = st.radio(
+        "Which class's score should be split into channels?",
+        options,
+        format_func=lambda i: f"{result.categories[i]} ({result.probabilities[i]:.0%})",
+        horizontal=True,
+        **persistent("heads.split_class", options[0], options=options),
+    )
+    return result if chosen == options[0] else analysis_or_stop(choices, chosen)
+
+
+def score_split(
+    choices: Choices, split: bv.AnalysisResult
+) -> tuple[bv.Contributions | None, bv.HeadError | None]:
+    """What each channel adds to ``split``'s target score, or why it cannot be split (nothing drawn).
+
+    Returns:
+        ``(contributions, None)``, or ``(None, error)`` when the engine refuses, or ``(None, None)`` for
+        a head that does not split (VGG: the page explains why with :func:`why_no_split`).
+    """
+    if not choices.spec.head_splits:
+        return None, None
+    try:
+        return heads_state.contributions(choices.backbone, choices.weights, split), None
+    except bv.HeadError as error:
+        return None, error
+
+
+def what_the_head_reads(
+    choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions | None
+) -> None:
+    """The crop beside the numbers the head reads and, when the score splits, what each adds to it."""
+    spec, width = choices.spec, split.pooled.shape[0]
+    picture, strips = st.columns([1, 5], vertical_alignment="center")
+    picture.image(
+        widgets.shown(split.input_image, photo=True), caption="the crop the backbone saw", width="stretch"
+    )
+    with strips:
+        if spec.head_splits:
+            st.markdown(
+                f"**What the head reads: {width} numbers.** Each thin stripe is one channel of "
+                f"`{split.layers[-1].label}`, its map averaged to one number (bright = large, dark = near zero)."
+            )
+        else:
+            st.markdown(
+                f"**What the head's last layer reads: {width} numbers**, made by two fully connected layers "
+                "from the last stage's pooled maps (bright = large, dark = near zero)."
+            )
+        stem = heads_state.file_stem(choices)
+        widgets.picture(
+            widgets.value_strip(split.pooled), file_name=f"{stem}-pooled.png", key="heads.dl.pooled"
+        )
+        if contributions is None:
+            return
+        st.markdown(
+            f"**What each channel adds to the score of “{split.target.label}”**: its number times the head's "
+            "weight for it. Green pushes the score up, pink pulls it down, pale adds almost nothing."
+        )
+        widgets.picture(
+            widgets.value_strip(contributions.values, cmap=widgets.CONTRIBUTION_CMAP, symmetric=True),
+            file_name=f"{stem}-contributions-{split.target.index}.png",
+            key="heads.dl.contrib",
+        )
+
+
+def why_no_split(spec: bv.BackboneSpec) -> None:
+    """Why a head of fully connected layers with ReLUs (VGG) has no share per channel."""
+    st.subheader("Why this score does not split into channels")
+    st.info(
+        f"**{spec.title}'s score does not split into channels.** Its head is three fully connected "
+        "layers with a ReLU between them. A ReLU turns every negative number into zero, so how much "
+        "one channel matters depends on all the others: the score is not a sum over channels, and no "
+        "channel has a share of its own. ResNet, GoogLeNet and EfficientNet average each channel and "
+        "use ONE linear layer, which is why their scores split exactly.",
+        icon=":material/block:",
+    )
+    st.page_link(
+        "pages/gradcam.py",
+        label="Grad-CAM shows instead which places in the picture drive the score",
+        icon=":material/target:",
+    )
+
+
+def score_added_up(choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions) -> None:
+    """The sum of the contributions plus the bias beside the head's own score, and the largest as bars."""
+    label, values = split.target.label, contributions.values
+    st.subheader(f"The score of “{label}”, added up channel by channel")
+    total = float(values.sum())
+    pushed, pulled = values[values > 0].sum(), values[values < 0].sum()
+    table = widgets.contribution_table(
+        contributions, contributions.top_up(BARS), contributions.top_down(BARS)
+    )
+    sums, chart = st.columns([2, 3])
+    with sums:
+        widgets.metrics(
+            [
+                Metric(
+                    "Sum of contributions",
+                    f"{total:.3f}",
+                    f"All {len(values)} channels added up: those pushing up add {pushed:+.3f}, "
+                    f"those pulling down {pulled:+.3f}.",
+                ),
+                Metric("+ bias", f"{contributions.bias:+.3f}", "One extra number per class, learned too."),
+                Metric("= sum + bias", f"{total + contributions.bias:.3f}"),
+                Metric(
+                    "Head's score (logit)",
+                    f"{contributions.logit:.3f}",
+                    "The score the network computed for this class, before softmax turned all the "
+                    "scores into probabilities.",
+                ),
+            ],
+            per_row=2,
+        )
+        st.caption(
+            "The last two numbers agree: the split is exact, not an estimate. Channels pushing up add "
+            f"{pushed:+.3f} in total, channels pulling down {pulled:+.3f}; most channels add almost "
+            "nothing."
+        )
+    with chart:
+        st.markdown(f"**The {len(table)} channels that matter most for “{label}”**")
+        st.altair_chart(widgets.contribution_chart(table), width="stretch", height=26 * len(table) + 70)
+        widgets.download_png(
+            lambda: widgets.contribution_figure(table, f"What each channel adds to the score of “{label}”"),
+            f"{heads_state.file_stem(choices)}-contribution-bars-{split.target.index}.png",
+            key="heads.dl.bars",
+            label="Bars (PNG)",
+        )
+
+
+def channels_on_the_picture(
+    choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions
+) -> None:
+    """Where the channels that push the score up most, and pull it down most, fire on the crop."""
+    label, values, crop = split.target.label, contributions.values, split.input_image
+    last_layer, width = split.layers[-1], len(values)
+    activation = split.activations[last_layer.name]
+    if activation.shape[0] != width:
+        st.caption(
+            f"`{last_layer.label}` has {activation.shape[0]} channels, not the {width} the head reads, "
+            "so its maps are not shown here."
+        )
+        return
+    for title, picked, direction in (
+        (f"Channels that push “{label}” up most", contributions.top_up(CHANNELS_SHOWN), "up"),
+        (f"Channels that pull “{label}” down most", contributions.top_down(CHANNELS_SHOWN), "down"),
+    ):
+        st.markdown(f"**{title}**, and where they fire on the picture")
+        if len(picked) == 0:
+            st.caption("No channel does.")
+            continue
+        images = [render.overlay(crop, activation[c], alpha=0.6, cmap=render.ACTIVATION_CMAP) for c in picked]
+        captions = [
+            f"#{c} adds {values[c]:+.3f}\n= {contributions.weights[c]:.3g} × {contributions.pooled[c]:.3g}"
+            for c in picked
+        ]
+        for cell, image, caption in zip(st.columns(CHANNELS_SHOWN), images, captions, strict=False):
+            cell.image(widgets.shown(image, photo=True), width="stretch")
+            cell.caption(caption.replace("\n", "  \n"))
+        widgets.download_png(
+            lambda images=images, captions=captions: render.image_row(images, labels=captions),
+            f"{heads_state.file_stem(choices)}-channels-{direction}-{split.target.index}.png",
+            key=f"heads.dl.maps.{direction}",
+            label="Maps (PNG)",
+        )
+    st.caption(
+        "Each picture is one channel's map laid over the crop (bright = strongly active). Under it: "
+        "what the channel adds = the head's weight × the channel's average."
+    )
