@@ -7,8 +7,10 @@ the chosen page from ``pages/``; pages hold widgets and layout only (the engine 
 import streamlit as st
 
 import webui
+from webui import warm
 
 webui.configure_torch()  # before any session analyses (pages call it too: AppTest runs them without app.py)
+warm.start()  # once per process: the bundled backbone and the sample gallery, in the background
 st.set_page_config(
     page_title="backbone-viz",
     page_icon=":material/layers:",
@@ -19,6 +21,7 @@ st.set_page_config(
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
+    st.Page("pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
     st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
     st.Page("pages/compare.py", title="Compare backbones", icon=":material/compare:"),
     st.Page("pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),

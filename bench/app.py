@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BACKBONE_VIZ_WEIGHTS_MIRROR", "http://127.0.0.1:9/")  # never download here
+os.environ.setdefault("BACKBONE_VIZ_WARM_START", "0")  # the "first analysis" must find an empty cache
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # Tests never touch the internet and never read or write the user's torch cache.
 os.environ.setdefault("BACKBONE_VIZ_WEIGHTS_MIRROR", "http://127.0.0.1:9/")
+# No warm start behind the tests' back (they count model runs); tests of the warm start turn it on.
+os.environ.setdefault("BACKBONE_VIZ_WARM_START", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "assets" / "samples"

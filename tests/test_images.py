@@ -621,3 +621,32 @@ def test_threads_can_load_at_once_and_no_global_changes() -> None:
 
     assert results == ["RGB" if i % 2 else "refused" for i in range(64)]
     assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, list(warnings.filters)) == before
+
+
+def test_max_side_shrinks_a_large_photo_and_keeps_its_look(tmp_path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from backbone_viz.images import load_image
+
+    # A 3000 x 2000 photo-like JPEG (the coffee sample enlarged), stored rotated with an EXIF tag.
+    source = Image.open("assets/samples/coffee.jpg").convert("RGB").resize((3000, 2000))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    buffer = io.BytesIO()
+    source.save(buffer, format="JPEG", quality=92, exif=exif)
+    data = buffer.getvalue()
+    full = load_image(data)
+    small = load_image(data, max_side=1024)
+    assert full.size == (2000, 3000)  # upright: portrait after the EXIF rotation
+    assert max(small.size) == 1024 and small.size == (683, 1024)
+    reference = full.copy()
+    reference.thumbnail((1024, 1024), Image.Resampling.LANCZOS)
+    difference = np.abs(np.asarray(small, np.float32) - np.asarray(reference.resize(small.size), np.float32))
+    assert difference.mean() < 3.0  # the decoder's own downscaling looks the same
+    png = io.BytesIO()
+    source.resize((1500, 1000)).save(png, format="PNG")
+    assert load_image(png.getvalue(), max_side=600).size == (600, 400)
+    assert load_image(data, max_side=5000).size == full.size  # never enlarged

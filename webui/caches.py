@@ -14,7 +14,9 @@ maps. Explaining another class adds only its Grad-CAM, and :func:`cached_analysi
 * backbones: keyed by (backbone name, weights);
 * activations: keyed by (backbone name, weights, sha256 of the image bytes; the bytes travel as the
   unhashed ``_image_bytes``), each with the Grad-CAM of the top class, made in the same pass;
-* Grad-CAMs of the other classes: keyed by (backbone name, weights, sha256, class index).
+* Grad-CAMs of the other classes: keyed by (backbone name, weights, sha256, class index);
+* decoded pictures: keyed by sha256, so that a picture is decoded once, not once per analysis, Grad-CAM
+  and preview (PIL images: every user copies before changing one).
 
 Each cache comes twice, chosen by ``spec.bundled``, so that the backbone every first-time visitor needs,
 and its analyses, are never evicted by a large backbone. Least recently used out:
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import streamlit as st
+from PIL import Image
 
 import backbone_viz as bv
 
@@ -39,7 +42,23 @@ OTHER_BACKBONES = 2
 BUNDLED_ANALYSES = 16
 OTHER_ANALYSES = 8
 
+PICTURES = 32
+
 F = TypeVar("F", bound=Callable[..., object])
+
+
+@st.cache_resource(max_entries=PICTURES, show_spinner=False)
+def _picture(image_sha256: str, _image_bytes: bytes) -> Image.Image:
+    return bv.load_image(_image_bytes)
+
+
+def cached_picture(image_sha256: str, image_bytes: bytes) -> Image.Image:
+    """The decoded picture, shared by every session: read it, never change it (copy first).
+
+    Raises:
+        ImageError: the bytes are not a usable picture.
+    """
+    return _picture(image_sha256, image_bytes)
 
 
 def _shared(function: F, kind: str, max_entries: int) -> F:
@@ -69,10 +88,10 @@ def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
     def activations(
         name: str, weights: str, image_sha256: str, _image_bytes: bytes
     ) -> tuple[bv.Activations, bv.GradCam]:
-        return bv.analyze_parts(cached_backbone(name, weights), bv.load_image(_image_bytes))
+        return bv.analyze_parts(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes))
 
     def gradcam(name: str, weights: str, image_sha256: str, target: int, _image_bytes: bytes) -> bv.GradCam:
-        return bv.layer_gradcam(cached_backbone(name, weights), bv.load_image(_image_bytes), target)
+        return bv.layer_gradcam(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target)
 
     return _Caches(
         _shared(backbone, kind, backbones),

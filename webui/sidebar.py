@@ -21,6 +21,7 @@ from backbone_viz import render
 from backbone_viz.backbones import WEIGHT_CHOICES
 from backbone_viz.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
 
+from .caches import cached_picture
 from .state import (
     BACKBONE,
     DEFAULT_BACKBONE,
@@ -49,6 +50,9 @@ CAMERA_KEY = "_w_camera"
 THUMB = 96
 #: Longest side, in pixels, of the copy of an upload that the session keeps and analyses.
 WORKING_SIDE = 1024
+#: A shrunk upload is kept as a new JPEG only when the file was larger than this (a small file that
+#: happens to be 1024 px wide is kept as it came).
+_WORKING_BYTES = 400_000
 
 WEIGHT_CAPTIONS = {
     "pretrained": "learned from ImageNet",
@@ -149,7 +153,7 @@ def _thumbnail(name: str) -> bytes:
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _preview(image_sha256: str, _data: bytes) -> bytes:
     """A small JPEG of the picture on show (an upload may be a 20 MB photo; never send that back)."""
-    return _jpeg(bv.load_image(_data), (2 * THUMB, 2 * THUMB))
+    return _jpeg(cached_picture(image_sha256, _data), (2 * THUMB, 2 * THUMB))
 
 
 def _jpeg(picture: Image.Image, size: tuple[int, int], *, quality: int = 85) -> bytes:
@@ -184,15 +188,16 @@ def _take_file(file: object | None, kind: str) -> None:
     name = getattr(file, "name", None) or "camera photo"
     data = file.getvalue()
     try:
-        picture = bv.load_image(data)
+        # Decoded at most WORKING_SIDE px on its longest side: a JPEG straight from the decoder at 1/2,
+        # 1/4 or 1/8 of its size, several times cheaper than a 12-megapixel decode (bench/profile_page.py).
+        picture = bv.load_image(data, max_side=WORKING_SIDE)
     except bv.ImageError as error:
         state[IMAGE_ERROR] = (name, error.message, error.hint)
         return
-    if max(picture.size) > WORKING_SIDE:
-        # A 12-megapixel phone photo would be decoded again by the preview and by every analysis, and
-        # kept whole in this session; every backbone resizes to 256 px anyway. Keep a copy at most
-        # WORKING_SIDE px on its longest side instead (bench/load.py: decoding was ~30% of page time).
-        data = _jpeg(picture, (WORKING_SIDE, WORKING_SIDE), quality=92)
+    if max(picture.size) == WORKING_SIDE and len(data) > _WORKING_BYTES:
+        # A phone photo would otherwise be kept whole in this session and decoded whole again; every
+        # backbone resizes to 256 px anyway. Keep the shrunk copy instead.
+        data = render.encode(picture, "jpeg", quality=92)
     caption = "your camera photo" if kind == "camera" else f"your picture {name}"
     state[IMAGE] = ImageChoice.from_bytes(kind, name, caption, data)
     state[SAMPLE] = None
