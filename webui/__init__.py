@@ -104,12 +104,29 @@ def analysis(
     """
     if load(name, weights, key=key, offer_bundled=offer_bundled) is None:
         return None
+    place = st.empty()
+
+    def show_place(ahead: int) -> None:
+        place.info(
+            f"**The server is busy with other pictures.** {_ahead_text(ahead)} Yours is analysed as soon "
+            "as it is its turn; the page updates by itself.",
+            icon=":material/hourglass_top:",
+        )
+
     try:
         with st.spinner(f"Looking at the picture with {bv.get_spec(name).title}…"):
-            return cached_analysis(name, weights, image.sha256, image.data, target)
+            return cached_analysis(name, weights, image.sha256, image.data, target, on_wait=show_place)
     except bv.BackboneVizError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         return None
+    finally:
+        place.empty()
+
+
+def _ahead_text(ahead: int) -> str:
+    if ahead == 0:
+        return "Yours is next."
+    return f"{ahead} {'picture is' if ahead == 1 else 'pictures are'} ahead of yours."
 
 
 def analysis_or_stop(choices: Choices, target: int | None = None) -> bv.AnalysisResult:

@@ -37,6 +37,8 @@ from PIL import Image
 
 import backbone_viz as bv
 
+from .turns import QUEUE, RECENT, WaitCallback
+
 BUNDLED_BACKBONES = 2
 OTHER_BACKBONES = 2
 BUNDLED_ANALYSES = 16
@@ -45,6 +47,7 @@ OTHER_ANALYSES = 8
 PICTURES = 32
 
 F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
 
 
 @st.cache_resource(max_entries=PICTURES, show_spinner=False)
@@ -117,14 +120,24 @@ def cached_backbone(name: str, weights: str) -> bv.Backbone:
 
 
 def cached_activations(
-    name: str, weights: str, image_sha256: str, image_bytes: bytes
+    name: str, weights: str, image_sha256: str, image_bytes: bytes, *, on_wait: WaitCallback | None = None
 ) -> tuple[bv.Activations, bv.GradCam]:
-    """What the picture does to the backbone, and the top class's Grad-CAM (the model runs on a miss)."""
-    return _for(name).activations(name, weights, image_sha256, image_bytes)
+    """What the picture does to the backbone, and the top class's Grad-CAM (the model runs on a miss).
+
+    A model run waits for its turn (:mod:`webui.turns`); ``on_wait(ahead)`` is told the place meanwhile.
+    """
+    key = ("activations", name, weights, image_sha256)
+    return _in_turn(key, on_wait, lambda: _for(name).activations(name, weights, image_sha256, image_bytes))
 
 
 def cached_gradcam(
-    name: str, weights: str, image_sha256: str, image_bytes: bytes, target: int | None = None
+    name: str,
+    weights: str,
+    image_sha256: str,
+    image_bytes: bytes,
+    target: int | None = None,
+    *,
+    on_wait: WaitCallback | None = None,
 ) -> bv.GradCam:
     """The shared Grad-CAM of class ``target`` (``None``: the top class) for one picture.
 
@@ -134,20 +147,37 @@ def cached_gradcam(
     Raises:
         BackboneVizError: ``target`` is not a class of the head.
     """
-    _, top = cached_activations(name, weights, image_sha256, image_bytes)
+    _, top = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait)
     if target is None or target == top.target.index:
         return top
-    return _for(name).gradcam(name, weights, image_sha256, target, image_bytes)
+    key = ("gradcam", name, weights, image_sha256, target)
+    return _in_turn(key, on_wait, lambda: _for(name).gradcam(name, weights, image_sha256, target, image_bytes))
 
 
 def cached_analysis(
-    name: str, weights: str, image_sha256: str, image_bytes: bytes, target: int | None = None
+    name: str,
+    weights: str,
+    image_sha256: str,
+    image_bytes: bytes,
+    target: int | None = None,
+    *,
+    on_wait: WaitCallback | None = None,
 ) -> bv.AnalysisResult:
     """The analysis of one picture with Grad-CAM for ``target``, joined from the shared parts (no copy)."""
-    activations, _ = cached_activations(name, weights, image_sha256, image_bytes)
+    activations, _ = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait)
     return bv.AnalysisResult.from_parts(
-        activations, cached_gradcam(name, weights, image_sha256, image_bytes, target)
+        activations, cached_gradcam(name, weights, image_sha256, image_bytes, target, on_wait=on_wait)
     )
+
+
+def _in_turn(key: tuple, on_wait: WaitCallback | None, compute: Callable[[], T]) -> T:
+    """``compute()``, in a turn of the shared queue unless ``key`` was computed lately (a cache hit)."""
+    if key in RECENT:
+        return compute()
+    with QUEUE.turn(on_wait):
+        value = compute()
+    RECENT.add(key)
+    return value
 
 
 def clear_backbones() -> None:
@@ -161,3 +191,4 @@ def clear_analyses() -> None:
     for caches in _CACHES.values():
         caches.activations.clear()
         caches.gradcam.clear()
+    RECENT.clear()
