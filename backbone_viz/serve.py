@@ -1,0 +1,312 @@
+"""``python -m backbone_viz serve``: the web app for a whole class, on one machine or several replicas.
+
+One replica is one ``streamlit run app.py`` process, started through :mod:`webui.launch` so that it
+loads the bundled backbone and analyses the sample gallery before it answers its health check (a warm
+start). With ``--replicas N`` (N >= 2) the N replicas listen on loopback ports and an nginx (Debian's
+``nginx`` package) in front of them listens on ``--address:--port``:
+
+* websocket upgrade for Streamlit's ``/_stcore/stream``;
+* session affinity by a cookie (``bv_replica``), not by client address, because a class often sits
+  behind ONE address (a school's NAT), and Streamlit's media and upload requests must reach the replica
+  that holds the session; a new visitor's cookie is nginx's ``$request_id``, hashed onto the replicas;
+* the 20 MB upload cap, nginx's passive health checks (a replica that fails is skipped for a few
+  seconds), and ``X-Backbone-Viz-Replica`` on every answer, telling which replica served it;
+* every replica shares one ``server.cookieSecret`` (Streamlit's upload protection then accepts a
+  session that had to move to another replica) and this machine's torch cache (each weights file is
+  downloaded once, under the lock of :mod:`backbone_viz.weights`).
+
+This process watches the replicas: one that dies is reported on the terminal (the others go on, and
+nginx sends its sessions to them). Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BackboneVizError
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Seconds a replica may take to start (imports, model load, gallery) before serve gives up.
+START_TIMEOUT_S = 180.0
+#: Seconds between two looks at the replicas.
+WATCH_S = 2.0
+#: Seconds nginx skips a replica after a failed request to it.
+FAIL_TIMEOUT_S = 5
+
+NGINX_CONF = """\
+# Written by `python -m backbone_viz serve`; see backbone_viz/serve.py for why each line is here.
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 2048; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/client-body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    client_max_body_size {upload_mb}m;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    # A returning browser keeps its replica; a new one gets a fresh key, hashed onto the replicas.
+    map $cookie_bv_replica $bv_affinity {{ "" $request_id; default $cookie_bv_replica; }}
+    upstream replicas {{
+        hash $bv_affinity consistent;
+{servers}
+    }}
+    server {{
+        listen {address}:{port};
+        location / {{
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_read_timeout 1d;
+            proxy_send_timeout 1d;
+            proxy_buffering off;
+            add_header Set-Cookie "bv_replica=$bv_affinity; Path=/; HttpOnly; SameSite=Lax" always;
+            add_header X-Backbone-Viz-Replica $upstream_addr always;
+        }}
+    }}
+}}
+"""
+
+
+class ServeError(BackboneVizError):
+    """The class server could not start: no nginx, a port in use, a replica that would not start."""
+
+
+@dataclass
+class Replica:
+    """One ``streamlit run app.py`` process."""
+
+    index: int
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    host: str = "127.0.0.1"
+    reported: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def nginx_config(*, address: str, port: int, replica_ports: list[int], tmp: Path, upload_mb: int = 20) -> str:
+    """The nginx configuration that puts ``replica_ports`` (on 127.0.0.1) behind ``address:port``."""
+    servers = "\n".join(
+        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_TIMEOUT_S}s;" for p in replica_ports
+    )
+    return NGINX_CONF.format(tmp=tmp, upload_mb=upload_mb, servers=servers, address=address, port=port)
+
+
+def find_nginx(explicit: str | None = None) -> str:
+    """The nginx program to run.
+
+    Raises:
+        ServeError: none installed.
+    """
+    for candidate in (explicit, shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise ServeError(
+        "Several replicas need nginx in front of them, and nginx is not installed on this computer.",
+        "Install it (Debian/Ubuntu: sudo apt-get install nginx), or run one replica: --replicas 1.",
+    )
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def start_replica(
+    index: int, *, address: str, port: int, cookie_secret: str, folder: Path, warm: bool = True
+) -> Replica:
+    """Starts one replica (not waiting for it); its output goes to ``folder/replica-<index>.log``."""
+    app = ROOT / "app.py"
+    if not app.is_file():
+        raise ServeError(
+            f"The web app's app.py is not beside the backbone_viz package ({app}).",
+            "Run serve from a checkout of backbone-viz (the folder with app.py in it).",
+        )
+    start = ["-m", "webui.launch"] if warm else ["-m", "streamlit"]
+    command = [
+        sys.executable, *start, "run", str(app),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+    ]  # fmt: skip
+    # Streamlit takes the cookie secret only from its config or the environment, not the command line.
+    env = {**os.environ, "STREAMLIT_SERVER_COOKIE_SECRET": cookie_secret}
+    log = folder / f"replica-{index}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    # A server on every network (0.0.0.0) answers on loopback too.
+    host = "127.0.0.1" if address in ("0.0.0.0", "127.0.0.1", "localhost") else address
+    return Replica(index, port, process, log, host)
+
+
+def wait_healthy(replicas: list[Replica], timeout: float = START_TIMEOUT_S) -> None:
+    """Waits until every replica answers its health check.
+
+    Raises:
+        ServeError: a replica exited or did not answer in time (the end of its log is quoted).
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(replicas)
+    while pending:
+        for replica in list(pending):
+            if replica.process.poll() is not None:
+                raise ServeError(
+                    f"Replica {replica.index} stopped while starting (exit code {replica.process.returncode}):"
+                    f" {_tail(replica.log)}",
+                    "Read its log for the cause; a port in use is the most common one.",
+                )
+            if _healthy(replica.url):
+                pending.remove(replica)
+        if pending and time.monotonic() > deadline:
+            raise ServeError(
+                f"Replica {pending[0].index} did not start within {timeout:.0f} s: {_tail(pending[0].log)}",
+                "Read its log; a slow machine may need fewer replicas.",
+            )
+        time.sleep(0.2)
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """Asks every process to stop (SIGTERM), then kills those still running after ``timeout``."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve(args: argparse.Namespace, *, out=None) -> int:
+    """Runs the class server until Ctrl-C or SIGTERM; returns the exit code."""
+    out = out or sys.stdout
+    if args.replicas < 1:
+        raise ServeError("--replicas must be at least 1.", "Use --replicas 1 for one server.")
+    nginx = find_nginx(args.nginx) if args.replicas > 1 else None
+    stopping = {"now": False}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with tempfile.TemporaryDirectory(prefix="backbone-viz-serve-") as tmp_name:
+        tmp = Path(tmp_name)
+        secret = secrets.token_hex(16)
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            if args.replicas == 1:
+                replicas = [start_replica(1, address=args.address, port=args.port, cookie_secret=secret, folder=tmp)]
+            else:
+                ports = [free_port() for _ in range(args.replicas)]
+                replicas = [
+                    start_replica(i + 1, address="127.0.0.1", port=p, cookie_secret=secret, folder=tmp)
+                    for i, p in enumerate(ports)
+                ]
+            processes += [r.process for r in replicas]
+            print(f"backbone-viz: starting {args.replicas} replica(s) (warm start: model and gallery)…", file=out, flush=True)
+            wait_healthy(replicas)
+            if nginx is not None:
+                conf = tmp / "nginx.conf"
+                conf.write_text(
+                    nginx_config(address=args.address, port=args.port, replica_ports=[r.port for r in replicas], tmp=tmp)
+                )
+                proxy = subprocess.Popen(
+                    [nginx, "-c", str(conf), "-p", str(tmp)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(tmp / "nginx-start.log", "wb"),  # noqa: SIM115 - closed with the folder
+                )
+                processes.append(proxy)
+                time.sleep(0.5)
+                if proxy.poll() is not None:
+                    raise ServeError(
+                        f"nginx could not start on {args.address}:{args.port}: "
+                        f"{_tail(tmp / 'nginx-start.log')} {_tail(tmp / 'nginx-error.log')}",
+                        "Another program may use that port: pick another with --port.",
+                    )
+            shown = "localhost" if args.address in ("0.0.0.0", "127.0.0.1") else args.address
+            print(
+                f"backbone-viz is ready: http://{shown}:{args.port} ({args.replicas} replica(s)). "
+                "Ctrl-C stops it.",
+                file=out,
+                flush=True,
+            )
+            while not stopping["now"]:
+                for replica in replicas:
+                    if replica.process.poll() is not None and not replica.reported:
+                        replica.reported = True
+                        alive = sum(r.process.poll() is None for r in replicas)
+                        print(
+                            f"backbone-viz: replica {replica.index} stopped (exit code {replica.process.returncode}); "
+                            f"{alive} of {len(replicas)} still serving. Its log: {_tail(replica.log)}",
+                            file=out,
+                            flush=True,
+                        )
+                if nginx is not None and processes[-1].poll() is not None:
+                    print("backbone-viz: nginx stopped; stopping the replicas.", file=out, flush=True)
+                    return 1
+                if all(r.process.poll() is not None for r in replicas):
+                    print("backbone-viz: every replica has stopped.", file=out, flush=True)
+                    return 1
+                time.sleep(WATCH_S)
+            print("backbone-viz: stopping…", file=out, flush=True)
+            return 0
+        finally:
+            stop(processes[::-1])
+
+
+def add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Adds the ``serve`` command to a subparsers object."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the web app for a class: a warm start, and optionally several replicas behind nginx",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--replicas", type=int, default=1, help="streamlit processes (default 1; 2+ need nginx)")
+    parser.add_argument("--port", type=int, default=8501, help="the port students open (default 8501)")
+    parser.add_argument(
+        "--address", default="0.0.0.0", help="where to listen (default 0.0.0.0: every network of this computer)"
+    )
+    parser.add_argument("--nginx", default=None, help="the nginx program (default: nginx on the PATH)")
+    parser.set_defaults(func=serve)
