@@ -19,15 +19,20 @@ from .analysis import (
     layer_gradcam,
     upsample,
 )
+from .atlas import Atlas, AtlasEntry, compute_atlas, load_atlas
+from .attributions import Attribution, attribute
 from .backbones import Backbone, default_device, load_backbone
 from .blocks import BlockSpec, PartSpec
 from .contributions import Contributions, head_contributions
-from .errors import BackboneVizError, HeadError, ImageError, KnockoutError, WeightsError
+from .errors import AttributionError, BackboneVizError, HeadError, ImageError, KnockoutError, WeightsError
+from .featurevis import FeatureVis, visualize_channel, visualize_channels
 from .head import Head, check_fits
 from .images import load_image
 from .inside import InsideBlock, Part, inside_block, list_blocks
+from .patches import Patch, top_patches
 from .pyramid import PyramidLevel, feature_pyramid
 from .samples import example_set
+from .sanity import SanityCheck, SanityStep, sanity_check
 from .specs import BackboneSpec, LayerSpec, StageSpec, get_spec, list_backbones
 from .transfer import LinearHead, LooPrediction, fit_head
 
@@ -35,11 +40,16 @@ __all__ = [
     "AblationRow",
     "Activations",
     "AnalysisResult",
+    "Atlas",
+    "AtlasEntry",
+    "Attribution",
+    "AttributionError",
     "Backbone",
     "BackboneSpec",
     "BackboneVizError",
     "BlockSpec",
     "Contributions",
+    "FeatureVis",
     "GradCam",
     "Head",
     "HeadError",
@@ -51,14 +61,19 @@ __all__ = [
     "LooPrediction",
     "Part",
     "PartSpec",
+    "Patch",
     "Prediction",
     "PyramidLevel",
+    "SanityCheck",
+    "SanityStep",
     "StageSpec",
     "WeightsError",
     "analyze",
     "analyze_parts",
+    "attribute",
     "block_ablation",
     "check_fits",
+    "compute_atlas",
     "default_device",
     "example_set",
     "feature_pyramid",
@@ -69,8 +84,13 @@ __all__ = [
     "layer_gradcam",
     "list_backbones",
     "list_blocks",
+    "load_atlas",
     "load_backbone",
     "load_image",
+    "sanity_check",
+    "top_patches",
     "upsample",
+    "visualize_channel",
+    "visualize_channels",
 ]
 __version__ = "0.1.0"

@@ -37,3 +37,8 @@ class HeadError(BackboneVizError):
 
 class KnockoutError(BackboneVizError):
     """A knock-out cannot be done: a block that has nothing to put in its place, or unknown channels."""
+
+
+class AttributionError(BackboneVizError):
+    """An attribution method cannot be done right on this backbone (Guided Backprop through an
+    activation that is not a ReLU)."""
