@@ -19,14 +19,17 @@ from .analysis import (
     layer_gradcam,
     upsample,
 )
+from .atlas import Atlas, AtlasEntry, compute_atlas, load_atlas
 from .attributions import Attribution, attribute
 from .backbones import Backbone, default_device, load_backbone
 from .blocks import BlockSpec, PartSpec
 from .contributions import Contributions, head_contributions
 from .errors import AttributionError, BackboneVizError, HeadError, ImageError, KnockoutError, WeightsError
+from .featurevis import FeatureVis, visualize_channel, visualize_channels
 from .head import Head, check_fits
 from .images import load_image
 from .inside import InsideBlock, Part, inside_block, list_blocks
+from .patches import Patch, top_patches
 from .pyramid import PyramidLevel, feature_pyramid
 from .samples import example_set
 from .sanity import SanityCheck, SanityStep, sanity_check
@@ -37,6 +40,8 @@ __all__ = [
     "AblationRow",
     "Activations",
     "AnalysisResult",
+    "Atlas",
+    "AtlasEntry",
     "Attribution",
     "AttributionError",
     "Backbone",
@@ -44,6 +49,7 @@ __all__ = [
     "BackboneVizError",
     "BlockSpec",
     "Contributions",
+    "FeatureVis",
     "GradCam",
     "Head",
     "HeadError",
@@ -55,6 +61,7 @@ __all__ = [
     "LooPrediction",
     "Part",
     "PartSpec",
+    "Patch",
     "Prediction",
     "PyramidLevel",
     "SanityCheck",
@@ -66,6 +73,7 @@ __all__ = [
     "attribute",
     "block_ablation",
     "check_fits",
+    "compute_atlas",
     "default_device",
     "example_set",
     "feature_pyramid",
@@ -76,9 +84,13 @@ __all__ = [
     "layer_gradcam",
     "list_backbones",
     "list_blocks",
+    "load_atlas",
     "load_backbone",
     "load_image",
     "sanity_check",
+    "top_patches",
     "upsample",
+    "visualize_channel",
+    "visualize_channels",
 ]
 __version__ = "0.1.0"
