@@ -97,29 +97,6 @@ def _atlas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _atlas(args: argparse.Namespace) -> int:
-    from .atlas import compute_atlas, save_atlas
-    from .backbones import load_backbone
-
-    backbone = load_backbone(
-        args.backbone, weights=args.weights, device=args.device, progress=_progress_printer("weights")
-    )
-
-    def progress(done: int, total: int) -> None:
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\ratlas [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} steps")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    atlas = compute_atlas(
-        backbone, per_stage=args.per_stage, size=args.size, steps=args.steps, seed=args.seed, progress=progress
-    )
-    path = save_atlas(backbone, atlas, Path(args.out))
-    print(f"Atlas of {sum(len(r) for r in atlas.rows.values())} channels written to {path.parent}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``backbone_viz`` argument parser with its subcommands."""
     from .specs import list_backbones
@@ -141,16 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print predictions and the layer table as JSON")
     analyze.add_argument("--device", default=None, help="cpu or cuda (default: the GPU when present)")
     analyze.set_defaults(func=_analyze)
-    atlas = sub.add_parser("atlas", help="feature visualizations of the top channels of each stage")
-    atlas.add_argument("--backbone", default="efficientnet_lite0", choices=names)
-    atlas.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a checkpoint path")
-    atlas.add_argument("--out", required=True, help="folder for the JPEGs and manifest.json")
-    atlas.add_argument("--per-stage", type=int, default=8, help="channels per stage (default: 8)")
-    atlas.add_argument("--size", type=int, default=128, help="picture side in pixels (default: 128)")
-    atlas.add_argument("--steps", type=int, default=None, help="optimization steps (default: 128)")
-    atlas.add_argument("--seed", type=int, default=0)
-    atlas.add_argument("--device", default=None, help="cpu or cuda (default: the GPU when present)")
-    atlas.set_defaults(func=_atlas)
     atlas = sub.add_parser("atlas", help="feature visualizations of the top channels of each stage")
     atlas.add_argument("--backbone", default="efficientnet_lite0", choices=names)
     atlas.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a checkpoint path")
