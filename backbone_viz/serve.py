@@ -73,10 +73,12 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
+            proxy_set_header Host $http_host;
             proxy_read_timeout 1d;
             proxy_send_timeout 1d;
             proxy_buffering off;
+            # Uploads stream straight to the replica: no temporary file for nginx's worker to write.
+            proxy_request_buffering off;
             add_header Set-Cookie "bv_replica=$bv_affinity; Path=/; HttpOnly; SameSite=Lax" always;
             add_header X-Backbone-Viz-Replica $upstream_addr always;
         }}
@@ -248,6 +250,12 @@ def serve(args: argparse.Namespace, *, out=None) -> int:
             print(f"backbone-viz: starting {args.replicas} replica(s) (warm start: model and gallery)…", file=out, flush=True)
             wait_healthy(replicas)
             if nginx is not None:
+                # nginx started by root runs its workers as an unprivileged user: they must reach the
+                # folder (not read it) and write their temporary files in its subfolders.
+                tmp.chmod(0o711)
+                for name in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi"):
+                    (tmp / name).mkdir(mode=0o777, exist_ok=True)
+                    (tmp / name).chmod(0o777)
                 conf = tmp / "nginx.conf"
                 conf.write_text(
                     nginx_config(address=args.address, port=args.port, replica_ports=[r.port for r in replicas], tmp=tmp)
@@ -265,6 +273,12 @@ def serve(args: argparse.Namespace, *, out=None) -> int:
                         f"{_tail(tmp / 'nginx-start.log')} {_tail(tmp / 'nginx-error.log')}",
                         "Another program may use that port: pick another with --port.",
                     )
+            for replica in replicas:
+                print(
+                    f"backbone-viz: replica {replica.index} on {replica.url} (pid {replica.process.pid})",
+                    file=out,
+                    flush=True,
+                )
             shown = "localhost" if args.address in ("0.0.0.0", "127.0.0.1") else args.address
             print(
                 f"backbone-viz is ready: http://{shown}:{args.port} ({args.replicas} replica(s)). "

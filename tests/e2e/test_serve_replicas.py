@@ -1,0 +1,153 @@
+"""A school's setup on one machine: ``python -m backbone_viz serve --replicas 2`` behind nginx, in Chromium.
+
+Eight browser sessions go through nginx; each uploads a picture and moves the layer slider. Then one
+replica is killed: the other replica's sessions keep working, the killed one's sessions are not left
+hanging, serve reports the dead replica, and Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.helpers import EXCEPTION, IDLE_JS, IMAGES_LOADED_JS, LAUNCH, OFFLINE_MIRROR, ROOT, free_port
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx is not installed"
+)
+SESSIONS = 8
+HOME = "What does a CNN backbone see?"
+TIMEOUT_MS = 90_000
+
+
+def _replica_of(url: str, cookie: str) -> str:
+    request = urllib.request.Request(url, headers={"Cookie": f"bv_replica={cookie}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["X-Backbone-Viz-Replica"]
+
+
+def _settle(page, marker: str) -> None:
+    page.get_by_text(marker, exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS)
+    page.wait_for_function(IMAGES_LOADED_JS, timeout=TIMEOUT_MS)
+
+
+def _photos(folder: Path) -> list[Path]:
+    """A different picture per session (sample photos, mirrored and rotated)."""
+    photos = []
+    sources = sorted((ROOT / "assets" / "samples").glob("*.jpg"))
+    for i in range(SESSIONS):
+        image = Image.open(sources[i % len(sources)]).convert("RGB")
+        if i >= len(sources):
+            image = ImageOps.mirror(image).rotate(90, expand=True)
+        path = folder / f"student-{i}.jpg"
+        image.save(path, quality=90)
+        photos.append(path)
+    return photos
+
+
+def _move_layer_slider(page) -> None:
+    metric = page.locator('[data-testid="stMetricValue"]').first
+    before = metric.inner_text().strip()
+    page.locator('[data-testid="stSlider"]').filter(has_text="Layer").first.get_by_role("slider").press("ArrowRight")
+    page.wait_for_function(
+        """b => document.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() !== b""",
+        arg=before,
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS)
+
+
+def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR, "TORCH_HOME": str(tmp_path / "torch")}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "backbone_viz", "serve", "--replicas", "2", "--port", str(port),
+             "--address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while "is ready" not in log.read_text():
+            assert serve.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        pids = {int(i): int(p) for i, p in re.findall(r"replica (\d+) on \S+ \(pid (\d+)\)", log.read_text())}
+        ports = {int(i): int(p) for i, p in re.findall(r"replica (\d+) on http://127\.0\.0\.1:(\d+)", log.read_text())}
+        assert len(pids) == 2
+        # Cookies that nginx hashes onto each replica: four sessions on each.
+        cookies: dict[str, list[str]] = {}
+        for n in range(200):
+            replica = _replica_of(url, f"student{n}")
+            assert replica == _replica_of(url, f"student{n}")  # the same cookie, the same replica
+            if len(cookies.setdefault(replica, [])) < SESSIONS // 2:
+                cookies[replica].append(f"student{n}")
+            if len(cookies) == 2 and all(len(v) == SESSIONS // 2 for v in cookies.values()):
+                break
+        assert sorted(cookies) == sorted(f"127.0.0.1:{p}" for p in ports.values())
+        photos = _photos(tmp_path)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(**LAUNCH)
+            sessions = []  # (replica address, page)
+            for i, (replica, cookie) in enumerate((r, c) for r, cs in cookies.items() for c in cs):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context.add_cookies([{"name": "bv_replica", "value": cookie, "url": url}])
+                page = context.new_page()
+                response = page.goto(url)
+                assert response is not None and response.headers["x-backbone-viz-replica"] == replica
+                _settle(page, HOME)
+                page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(photos[i]))
+                _settle(page, f"your picture {photos[i].name}")  # the upload reached the session's replica
+                page.locator('[data-testid="stSidebarNav"]').get_by_text("Feature build-up", exact=True).click()
+                _settle(page, "Feature build-up")
+                _move_layer_slider(page)
+                assert page.locator(EXCEPTION).count() == 0
+                assert page.get_by_text(f"your picture {photos[i].name}").first.is_visible()
+                sessions.append((replica, page))
+
+            # One replica dies in the middle of the lesson.
+            killed = f"127.0.0.1:{ports[1]}"
+            os.kill(pids[1], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while "replica 1 stopped" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+            for replica, page in sessions:
+                if replica == killed:
+                    # Not left hanging: Streamlit says the connection is lost, or the session has started
+                    # again on the other replica.
+                    page.wait_for_function(
+                        """() => /Connect|connection/i.test(document.body.innerText)
+                                 || document.body.innerText.includes('What does a CNN backbone see?')
+                                 || document.body.innerText.includes('Feature build-up')""",
+                        timeout=30_000,
+                    )
+                else:
+                    _move_layer_slider(page)  # the other replica's sessions keep working
+                    assert page.locator(EXCEPTION).count() == 0
+            browser.close()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            raise
+    assert serve.returncode == 0, log.read_text()
+    time.sleep(1)
+    for pid in pids.values():  # Ctrl-C stopped every replica it started
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
