@@ -32,6 +32,11 @@ picked = [n for n in picked if n in specs][:3]
 if not picked:
     st.warning("Pick at least one backbone above.")
     st.stop()
+st.page_link(
+    "pages/inside_block.py",
+    label="Inside a block: how these backbones build their blocks differently",
+    icon=":material/account_tree:",
+)
 st.caption(
     f"All with {choices.weights} weights (change it in the sidebar). Big backbones take a few seconds "
     "the first time; after that they are remembered."

@@ -1,0 +1,169 @@
+"""The "Inside a block" page's shared caches: a block opened on a picture, knock-out analyses, and the
+block ablation. With :mod:`webui.caches` the only modules of the page that run the model.
+
+As in :mod:`webui.caches`, ``st.cache_resource`` keeps ONE object per key for every session and never
+copies it, which is safe because every result is frozen (read-only arrays in ``MappingProxyType``) and the
+engine never changes the shared backbone (a knock-out is an edit of a copy of its traced graph). Keys:
+
+* a block opened on a picture: (backbone name, weights, sha256 of the image bytes, block name);
+* a knock-out analysis: (backbone name, weights, sha256, the knock-out as a tuple, Grad-CAM target);
+* a block ablation: (backbone name, weights, sha256).
+
+The picture's bytes travel unhashed as ``_image_bytes``. Each cache comes twice, by ``spec.bundled``, so
+that the bundled backbone's entries are never evicted by a large backbone's. Least recently used out:
+
+* blocks: 24 for the bundled backbone (a Lite0 block is at most ~5 MB of maps) and 8 for the others
+  (a VGG-16 block up to ~30 MB);
+* knock-out analyses: 8 and 4 (a full analysis: ~4 MB for Lite0, ~55 MB for VGG-16);
+* ablations: 16 each (a row per block, a few kB).
+
+The ablation runs one forward pass per removable block and the page shows its progress. Streamlit
+replays whatever a cached function draws on every later hit, so the progress bar must not be drawn
+inside one: the cache keeps an :class:`AblationSlot` per key, which the first session to need it fills
+once, under the slot's lock, outside any cached function (:func:`block_ablation`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import streamlit as st
+
+import backbone_viz as bv
+from backbone_viz.ablation import AblationProgress
+from backbone_viz.knockout import Knockout, KnockoutItem
+
+from .caches import cached_backbone
+
+BUNDLED_BLOCKS = 24
+OTHER_BLOCKS = 8
+BUNDLED_KNOCKOUTS = 8
+OTHER_KNOCKOUTS = 4
+ABLATIONS = 16
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _shared(function: F, kind: str, max_entries: int) -> F:
+    """``function`` behind its own ``st.cache_resource`` (see ``webui.caches._shared``: one name each)."""
+    function.__qualname__ = f"{function.__name__}.{kind}"
+    return st.cache_resource(max_entries=max_entries, show_spinner=False)(function)
+
+
+class AblationSlot:
+    """Where one picture's block ablation is kept: empty until a session runs it, then read-only."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: tuple[bv.AblationRow, ...] | None = None
+
+
+@dataclass(frozen=True)
+class _Caches:
+    inside: Callable[[str, str, str, str, bytes], bv.InsideBlock]
+    knockout: Callable[[str, str, str, tuple[Knockout, ...], int | None, bytes], bv.AnalysisResult]
+    ablation: Callable[[str, str, str], AblationSlot] = field(repr=False)
+
+
+def _caches(kind: str, *, blocks: int, knockouts: int) -> _Caches:
+    def inside(name: str, weights: str, image_sha256: str, block: str, _image_bytes: bytes) -> bv.InsideBlock:
+        return bv.inside_block(cached_backbone(name, weights), bv.load_image(_image_bytes), block)
+
+    def knockout(
+        name: str,
+        weights: str,
+        image_sha256: str,
+        items: tuple[Knockout, ...],
+        target: int | None,
+        _image_bytes: bytes,
+    ) -> bv.AnalysisResult:
+        return bv.analyze(cached_backbone(name, weights), bv.load_image(_image_bytes), target, knockout=items)
+
+    def ablation(name: str, weights: str, image_sha256: str) -> AblationSlot:
+        return AblationSlot()
+
+    return _Caches(
+        _shared(inside, kind, blocks),
+        _shared(knockout, kind, knockouts),
+        _shared(ablation, kind, ABLATIONS),
+    )
+
+
+_CACHES = {
+    True: _caches("bundled", blocks=BUNDLED_BLOCKS, knockouts=BUNDLED_KNOCKOUTS),
+    False: _caches("other", blocks=OTHER_BLOCKS, knockouts=OTHER_KNOCKOUTS),
+}
+
+
+def _for(name: str) -> _Caches:
+    return _CACHES[bv.get_spec(name).bundled]
+
+
+def cached_inside_block(
+    name: str, weights: str, image_sha256: str, image_bytes: bytes, block: str
+) -> bv.InsideBlock:
+    """The shared :func:`backbone_viz.inside_block` of one block on one picture (runs the model on a miss)."""
+    return _for(name).inside(name, weights, image_sha256, block, image_bytes)
+
+
+def normalise(items: Sequence[KnockoutItem]) -> tuple[Knockout, ...]:
+    """A knock-out as a hashable key: block names, ``(layer name, sorted channels)`` (a tuple, not a list)."""
+    return tuple(
+        item if isinstance(item, str) else (item[0], tuple(sorted({int(c) for c in item[1]})))
+        for item in items
+    )
+
+
+def cached_knockout(
+    name: str,
+    weights: str,
+    image_sha256: str,
+    image_bytes: bytes,
+    items: Sequence[KnockoutItem],
+    target: int | None = None,
+) -> bv.AnalysisResult:
+    """The shared analysis of one picture after a knock-out, with Grad-CAM for ``target`` (``None``: the
+    top class after the knock-out).
+
+    Raises:
+        KnockoutError: the knock-out cannot be done (the message says why); such failures are not cached.
+    """
+    return _for(name).knockout(name, weights, image_sha256, normalise(items), target, image_bytes)
+
+
+def cached_ablation(name: str, weights: str, image_sha256: str) -> tuple[bv.AblationRow, ...] | None:
+    """The block ablation of a picture if some session already ran it, else ``None`` (runs nothing)."""
+    return _for(name).ablation(name, weights, image_sha256).rows
+
+
+def block_ablation(
+    name: str,
+    weights: str,
+    image_sha256: str,
+    image_bytes: bytes,
+    progress: AblationProgress | None = None,
+) -> tuple[bv.AblationRow, ...]:
+    """Removes each removable block in turn (:func:`backbone_viz.block_ablation`), once per picture for
+    everyone: a second session asking meanwhile waits for the first one's rows.
+
+    Args:
+        progress: ``progress(done, total)`` after each removal; called in this session's own thread,
+            outside any cached function, so it may draw (an ``st.progress`` bar).
+    """
+    slot = _for(name).ablation(name, weights, image_sha256)
+    with slot.lock:
+        if slot.rows is None:
+            backbone = cached_backbone(name, weights)
+            slot.rows = bv.block_ablation(backbone, bv.load_image(image_bytes), progress=progress)
+        return slot.rows
+
+
+def clear() -> None:
+    """Empties this page's caches (tests, the benchmark's first visit); backbones stay."""
+    for caches in _CACHES.values():
+        caches.inside.clear()
+        caches.knockout.clear()
+        caches.ablation.clear()
