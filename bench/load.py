@@ -329,6 +329,53 @@ class Round:
         return [e for s in self.sessions for e in s.errors]
 
 
+@dataclass
+class Served:
+    """The server a round talks to: one ``streamlit run``, or ``serve --replicas K`` (replicas + nginx)."""
+
+    url: str
+    pids: list[int]  # every process whose CPU and memory count as the server's
+    runs_log: Path | None
+
+
+@contextlib.contextmanager
+def served(workdir: Path, env: dict[str, str], replicas: int):
+    """A fresh server for one round: ``streamlit run app.py`` (replicas 0) or ``backbone_viz serve``."""
+    if replicas == 0:
+        launcher, runs_log = write_launcher(workdir)
+        with streamlit_server(workdir, env=env, launcher=launcher) as server:
+            yield Served(server.url, [server.pid], runs_log)
+        return
+    import re
+    import signal
+    import subprocess
+
+    from tests.e2e.helpers import OFFLINE_MIRROR, free_port
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "serve.log"
+    full_env = {**os.environ, "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR, "TORCH_HOME": str(workdir / "torch"), **env}
+    with open(log, "wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "backbone_viz", "serve", "--replicas", str(replicas), "--port", str(port),
+             "--address", "127.0.0.1"],
+            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while "is ready" not in log.read_text():
+            if serve.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {log.read_text()[-500:]}")
+            time.sleep(0.5)
+        pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
+        nginx = [c for c in descendants(serve.pid, exclude=-1) if "nginx" in Path(f"/proc/{c}/cmdline").read_text()]
+        yield Served(f"http://127.0.0.1:{port}", pids + nginx, None)
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(60)
+
+
 async def run_round(
     n: int,
     photos: list[Path],
@@ -339,12 +386,15 @@ async def run_round(
     browser_priority: str,
     spread_s: float,
     shots: Path | None,
+    replicas: int = 0,
 ) -> Round:
-    launcher, runs_log = write_launcher(workdir / f"n{n}")
-    with streamlit_server(workdir / f"n{n}", env=env, launcher=launcher) as server:
+    with served(workdir / f"n{n}", env, replicas) as server:
         async with async_playwright() as p:
             browser = await p.chromium.launch(**LAUNCH)
-            lower_priority(descendants(os.getpid(), exclude=server.pid), browser_priority)
+            lower_priority(
+                [c for c in descendants(os.getpid(), exclude=-1) if c not in server.pids and not _serves(c, server)],
+                browser_priority,
+            )
             try:
                 teacher = await browser.new_page(viewport={"width": 1280, "height": 900})
                 start = time.perf_counter()
@@ -352,7 +402,7 @@ async def run_round(
                 await settle(teacher, HOME, timeout_ms=timeout_ms)
                 warmup = time.perf_counter() - start
                 await teacher.close()
-                cpu0 = cpu_seconds(server.pid), machine_cpu_seconds()
+                cpu0 = sum(cpu_seconds(pid) for pid in server.pids), machine_cpu_seconds()
                 since = time.time()
                 start = time.perf_counter()
                 if n == 1:
@@ -372,22 +422,32 @@ async def run_round(
 
                     sessions = await asyncio.gather(*(student(k) for k in range(n)))
                 wall = time.perf_counter() - start
-                cpu1 = cpu_seconds(server.pid), machine_cpu_seconds()
+                cpu1 = sum(cpu_seconds(pid) for pid in server.pids), machine_cpu_seconds()
             finally:
                 await browser.close()
-        rss, peak = memory_mb(server.pid)
+        memory = [memory_mb(pid) for pid in server.pids]
+        rss, peak = sum(m[0] for m in memory), sum(m[1] for m in memory)
     server_cpu = cpu1[0] - cpu0[0]
     return Round(
         n, list(sessions), wall, warmup, peak, rss, server_cpu, cpu1[1] - cpu0[1] - server_cpu,
-        script_runs(runs_log, since),
+        script_runs(server.runs_log, since) if server.runs_log is not None else [],
     )  # fmt: skip
+
+
+def _serves(pid: int, server: Served) -> bool:
+    """Whether ``pid`` is part of the server (the serve command itself, or a child of a replica)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return False
+    return "backbone_viz" in command or "webui.launch" in command or "nginx" in command
 
 
 def print_rounds(rounds: list[Round]) -> None:
     base = next((statistics.median(r.times) for r in rounds if r.n == 1 and r.times), None)
     print(
         f"{'N':>3} {'settles':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'p95/p50(1)':>10} {'p95 open':>8} {'errors':>6} "
-        f"{'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'other CPU s':>11} {'wall s':>6}"
+        f"{'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'CPU s/session':>13} {'other CPU s':>11} {'wall s':>6}"
     )
     for r in rounds:
         t = r.times
@@ -399,7 +459,7 @@ def print_rounds(rounds: list[Round]) -> None:
             f"{r.n:>3} {len(t):>7} {p50:>6.2f} {p95:>6.2f} {max(t, default=float('nan')):>6.2f} {ratio:>10} "
             f"{p95_open:>8.2f} "
             f"{len(r.errors):>6} {r.peak_mb:>11.0f} {r.rss_after_mb:>12.0f} {r.server_cpu_s:>12.1f} "
-            f"{r.other_cpu_s:>11.1f} {r.wall_s:>6.1f}"
+            f"{r.server_cpu_s / max(len(r.sessions), 1):>13.2f} {r.other_cpu_s:>11.1f} {r.wall_s:>6.1f}"
         )
     print("server side: script runs (one page drawn for one session), wall seconds in the server:")
     for r in rounds:
@@ -533,6 +593,13 @@ def main() -> None:
         help="seconds over which the N sessions arrive, evenly (default 0: all at once, the "
         "worst case; a classroom opening within a minute is --spread 60)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="0 (default): one `streamlit run app.py`; K >= 1: `python -m backbone_viz serve --replicas K` "
+        "(warm-started replicas, nginx in front for K >= 2); CPU and memory are summed over them",
+    )
     parser.add_argument("--shots", type=Path, default=None, help="folder for a screenshot of every timeout")
     parser.add_argument(
         "--timeout", type=float, default=120, help="seconds one step may take before it fails"
@@ -568,7 +635,9 @@ def main() -> None:
             return
         print(
             "one Chromium, one context per session, driven concurrently (asyncio + Playwright async API); "
-            f"Chromium's CPU priority: {args.browser_priority}; arrivals spread over {args.spread:g} s; a fresh server per N, warmed by one first visit"
+            f"Chromium's CPU priority: {args.browser_priority}; arrivals spread over {args.spread:g} s; a fresh server per N "
+            f"({'streamlit run app.py' if not args.replicas else f'backbone_viz serve --replicas {args.replicas}'}), "
+            "then one first visit (its time: the first page after the health check)"
         )
         rounds = []
         for n in args.sessions:
@@ -584,6 +653,7 @@ def main() -> None:
                         args.browser_priority,
                         args.spread,
                         args.shots,
+                        args.replicas,
                     )
                 )
             )
