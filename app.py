@@ -22,6 +22,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
     st.Page("pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
+    st.Page("pages/atlas.py", title="Feature atlas", icon=":material/grid_view:"),
     st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
     st.Page("pages/compare.py", title="Compare backbones", icon=":material/compare:"),
     st.Page("pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),

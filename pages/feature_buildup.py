@@ -4,7 +4,7 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import widgets
+from webui import featurevis_view, widgets
 from webui.state import persistent
 
 choices = webui.page_setup()
@@ -147,5 +147,8 @@ with views[2]:
         file_name=f"{stem}-{layer.label}-receptive-field.png",
         key="fb.dl.rf",
     )
+
+featurevis_view.channel_card(choices, crop, activation, layer, channel)
+featurevis_view.weights_pair(choices, layer, channel)
 
 widgets.report_button(result, stem, key="fb.dl.report")

@@ -1,0 +1,55 @@
+"""Feature atlas: one row of feature visualizations per stage, low to high, from edges to objects."""
+
+import streamlit as st
+
+import webui
+from webui import featurevis_cache, featurevis_view, widgets
+from webui.weights_ui import load
+
+choices = webui.page_setup()
+spec = choices.spec
+
+st.title("Feature atlas: what each stage looks for")
+widgets.explain(
+    "Each picture below was **made for one channel**: starting from noise, the computer changed the pixels "
+    "step by step until that channel fired as hard as it could. Each row is one stage of the backbone, "
+    "from the first (top) to the last (bottom), showing the channels of its last layer that fire most on "
+    "the sample photos. Under each picture: how much harder it makes its channel fire than the best sample "
+    "photo does. "
+    + (
+        "Read it from top to bottom: with learned weights the patterns grow from edges and colours to "
+        "textures, then to parts of objects."
+        if choices.weights == "pretrained"
+        else "These weights are random: no row has learned anything to look for, so there is no growth from "
+        "edges to objects. Switch to pretrained in the sidebar to see it."
+    )
+)
+
+if load(choices.backbone, choices.weights, key="atlas") is None:
+    st.stop()
+atlas = featurevis_cache.atlas(choices.backbone, choices.weights)
+if atlas is None:
+    small = featurevis_cache.SMALL_ATLAS
+    st.info(
+        f"No atlas of {spec.title} with {choices.weights} weights is ready yet. A small one has "
+        f"{small['per_stage']} channels per stage, {small['size']} × {small['size']} px, {small['steps']} "
+        "optimization steps each; on a CPU it takes minutes. Leaving this page stops it."
+    )
+    if not st.button("Make a small atlas", icon=":material/auto_awesome:", key="atlas.make"):
+        st.stop()
+    atlas = featurevis_cache.make_atlas(
+        choices.backbone, choices.weights, featurevis_view.progress_bar("Making the atlas…")
+    )
+
+shipped = atlas is featurevis_cache.shipped_atlas(choices.backbone, choices.weights)
+count = sum(len(entries) for entries in atlas.rows.values())
+st.caption(
+    f"{spec.title}, {choices.weights} weights: {count} pictures of {atlas.size} × {atlas.size} px, "
+    f"{atlas.steps} steps each, "
+    + (
+        "made once and shipped with backbone-viz (checked against these weights)."
+        if shipped
+        else "made here."
+    )
+)
+featurevis_view.atlas_rows(atlas, spec)

@@ -1,0 +1,107 @@
+"""The feature atlas page and the feature build-up card "What does this channel look for?" (AppTest).
+
+Pictures made on demand are made tiny here (32 px, 2 steps): these tests check the pages, not the
+pictures (tests/test_atlas.py does)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.helpers import texts
+from webui import featurevis_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+TIMEOUT = 120
+
+
+def _texts(at: AppTest) -> str:
+    return texts(at, ("markdown", "caption", "title", "subheader", "info"))
+
+
+def _images(at: AppTest) -> int:
+    """Pictures on the page (the sidebar's gallery left out)."""
+    return sum(len(image.value) for image in at.main.image)
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(featurevis_cache, "PICTURE", {"size": 32, "steps": 2, "seed": 0})
+    monkeypatch.setattr(featurevis_cache, "SMALL_ATLAS", {"per_stage": 1, "size": 32, "steps": 2, "seed": 0})
+    featurevis_cache.clear_made()
+    yield
+    featurevis_cache.clear_made()
+
+
+@pytest.fixture
+def at() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    return at
+
+
+def test_the_shipped_atlas_shows_every_stage_at_once(at: AppTest) -> None:
+    at.switch_page("pages/atlas.py").run()
+    assert not at.exception
+    rows = [len(image.value) for image in at.main.image]
+    assert rows == [8] * 5
+    text = _texts(at)
+    assert "shipped with backbone-viz" in text and "best photo" in text
+    assert not [b for b in at.button if b.key == "atlas.make"]
+
+
+def test_untrained_weights_make_a_small_atlas_on_demand(at: AppTest, tiny: None) -> None:
+    at.radio(key="_w_weights").set_value("untrained").run()
+    at.switch_page("pages/atlas.py").run()
+    assert not at.exception
+    assert "No atlas of EfficientNet-Lite0 with untrained weights" in _texts(at)
+    assert _images(at) == 0
+    at.button(key="atlas.make").click().run()
+    assert not at.exception
+    assert [len(image.value) for image in at.main.image] == [1] * 5
+    assert "made here" in _texts(at) and "no growth from edges to objects" in _texts(at)
+    # Made once for every session: the next visit shows it without a button.
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    again.radio(key="_w_weights").set_value("untrained").run()
+    again.switch_page("pages/atlas.py").run()
+    assert [len(image.value) for image in again.main.image] == [1] * 5
+
+
+def test_the_card_shows_patches_and_makes_the_picture_on_demand(at: AppTest, tiny: None) -> None:
+    at.switch_page("pages/feature_buildup.py").run()
+    assert not at.exception
+    text = _texts(at)
+    channel = at.selectbox(key="_w_channel").value
+    assert f"What does channel #{channel} of stem look for?" in text
+    assert "Where it fires most in real photos" in text and "px square of a photo" in text
+    before = _images(at)
+    at.button(key="fv.make.pretrained").click().run()
+    assert not at.exception
+    assert _images(at) == before + 2  # the card's picture, and the same under "pretrained" in the pair
+    assert "on this picture" in _texts(at)
+    at.button(key="fv.pair.untrained").click().run()
+    assert not at.exception
+    assert _images(at) == before + 3
+
+
+def test_the_card_shows_the_shipped_picture_for_an_atlas_layer(at: AppTest) -> None:
+    at.switch_page("pages/feature_buildup.py").run()
+    at.select_slider(key="_w_layer.efficientnet_lite0").set_value("blocks.2.1").run()
+    shipped = featurevis_cache.shipped_atlas("efficientnet_lite0", "pretrained")
+    channels = {e.channel for e in shipped.rows[3]}
+    box = at.selectbox(key="_w_channel")
+    pick = next(
+        (int(o.split()[0].lstrip("#")) for o in box.options if int(o.split()[0].lstrip("#")) in channels),
+        None,
+    )
+    assert pick is not None  # the channels that fire most on the gallery fire on the cat too
+    box.set_value(pick).run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key == "fv.make.pretrained"]
+    assert "the most any sample photo gets" in _texts(at)

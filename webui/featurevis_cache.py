@@ -1,0 +1,156 @@
+"""Feature visualizations shared by every session: the shipped atlas, pictures made on demand, small
+atlases, gallery maxima and top patches.
+
+Where the web app runs the model for feature visualization (``visualize_channel``, ``compute_atlas``,
+``top_patches``, ``gallery_means``). A picture takes seconds to minutes to make, so it is made in the
+page's own script run, with a progress bar: when the learner leaves the page or changes a widget,
+Streamlit stops the run at the next progress update and nothing is left running (the engine lets the
+exception through and keeps nothing). What is finished is kept for every session, least recently used
+out:
+
+* the shipped atlas: checked against the loaded weights' file (:func:`backbone_viz.load_atlas`), one per
+  (backbone, weights);
+* single pictures: :data:`MAX_PICTURES` of (backbone, weights, layer, channel), ~20 kB each;
+* small atlases: :data:`MAX_ATLASES` of (backbone, weights);
+* each layer's gallery means: 32 (a few kB each); top patches: 32 sets of up to 9 small crops.
+
+Single pictures and small atlases live in a store that can be asked whether it holds a key without
+computing anything (``st.cache_resource`` cannot), so a page shows a finished picture at once and offers
+a button for one that is not made yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+import numpy as np
+import streamlit as st
+
+import backbone_viz as bv
+from backbone_viz.atlas import gallery_means
+
+from .caches import cached_backbone
+from .state import ImageChoice, samples
+
+MAX_PICTURES = 128
+MAX_ATLASES = 6
+#: The on-demand picture: as the shipped atlas's size and seed, with the engine's default steps.
+PICTURE = {"size": 128, "steps": None, "seed": 0}
+#: A small atlas made on demand: 3 channels per stage, smaller and shorter than the shipped one.
+SMALL_ATLAS = {"per_stage": 3, "size": 96, "steps": 64, "seed": 0}
+
+#: What a page shows as a channel's feature visualization: a shipped atlas entry or a picture made here.
+Visual = bv.AtlasEntry | bv.FeatureVis
+Progress = Callable[[int, int], None]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Store(Generic[K, V]):
+    """A bounded, thread-safe map, least recently used out."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@st.cache_resource(show_spinner=False)
+def _pictures() -> Store[tuple[str, str, str, int], bv.FeatureVis]:
+    return Store(MAX_PICTURES)
+
+
+@st.cache_resource(show_spinner=False)
+def _atlases() -> Store[tuple[str, str], bv.Atlas]:
+    return Store(MAX_ATLASES)
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def shipped_atlas(name: str, weights: str) -> bv.Atlas | None:
+    """The atlas that ships for this backbone, when it was made with exactly these weights."""
+    return bv.load_atlas(cached_backbone(name, weights))
+
+
+def visual(name: str, weights: str, layer: str, channel: int) -> Visual | None:
+    """The channel's feature visualization when it is ready (shipped or made before), else None."""
+    atlas = shipped_atlas(name, weights)
+    entry = atlas.entry(layer, channel) if atlas is not None else None
+    return entry if entry is not None else _pictures().get((name, weights, layer, channel))
+
+
+def make_visual(name: str, weights: str, layer: str, channel: int, progress: Progress) -> Visual:
+    """The channel's feature visualization, made now unless it is ready (see :func:`visual`)."""
+    ready = visual(name, weights, layer, channel)
+    if ready is not None:
+        return ready
+    made = bv.visualize_channel(cached_backbone(name, weights), layer, channel, progress=progress, **PICTURE)
+    return _pictures().put((name, weights, layer, channel), made)
+
+
+def atlas(name: str, weights: str) -> bv.Atlas | None:
+    """The shipped atlas, or a small one made before for this backbone and weights, or None."""
+    return shipped_atlas(name, weights) or _atlases().get((name, weights))
+
+
+def make_atlas(name: str, weights: str, progress: Progress) -> bv.Atlas:
+    """:func:`atlas`, made now (small) when there is none."""
+    ready = atlas(name, weights)
+    if ready is not None:
+        return ready
+    made = bv.compute_atlas(cached_backbone(name, weights), progress=progress, **SMALL_ATLAS)
+    return _atlases().put((name, weights), made)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def gallery_max(name: str, weights: str, layer: str) -> np.ndarray:
+    """(channels,) each channel's largest mean value over the sample photos."""
+    return gallery_means(cached_backbone(name, weights), layer).max(axis=0)
+
+
+def top_patches(
+    name: str, weights: str, layer: str, channel: int, uploads: Sequence[ImageChoice]
+) -> tuple[bv.Patch, ...]:
+    """The channel's top 9 patches among the sample photos, then ``uploads`` (``source`` counts in that order)."""
+    key = tuple(u.sha256 for u in uploads)
+    return _top_patches(name, weights, layer, channel, key, tuple(u.data for u in uploads))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _top_patches(
+    name: str,
+    weights: str,
+    layer: str,
+    channel: int,
+    uploads_sha256: tuple[str, ...],
+    _uploads: tuple[bytes, ...],
+) -> tuple[bv.Patch, ...]:
+    images = [bv.load_image(s.path) for s in samples()] + [bv.load_image(data) for data in _uploads]
+    return bv.top_patches(cached_backbone(name, weights), layer, channel, images, k=9)
+
+
+def clear_made() -> None:
+    """Forgets every picture and small atlas made on demand (the shipped atlas stays)."""
+    _pictures.clear()
+    _atlases.clear()
