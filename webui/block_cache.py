@@ -28,30 +28,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.ablation import AblationProgress
 from backbone_viz.knockout import Knockout, KnockoutItem
 
-from .caches import cached_backbone
+from .caches import cached_backbone, cached_picture, in_turn, shared
 
 BUNDLED_BLOCKS = 24
 OTHER_BLOCKS = 8
 BUNDLED_KNOCKOUTS = 8
 OTHER_KNOCKOUTS = 4
 ABLATIONS = 16
-
-F = TypeVar("F", bound=Callable[..., object])
-
-
-def _shared(function: F, kind: str, max_entries: int) -> F:
-    """``function`` behind its own ``st.cache_resource`` (see ``webui.caches._shared``: one name each)."""
-    function.__qualname__ = f"{function.__name__}.{kind}"
-    return st.cache_resource(max_entries=max_entries, show_spinner=False)(function)
-
 
 class AblationSlot:
     """Where one picture's block ablation is kept: empty until a session runs it, then read-only."""
@@ -70,7 +58,7 @@ class _Caches:
 
 def _caches(kind: str, *, blocks: int, knockouts: int) -> _Caches:
     def inside(name: str, weights: str, image_sha256: str, block: str, _image_bytes: bytes) -> bv.InsideBlock:
-        return bv.inside_block(cached_backbone(name, weights), bv.load_image(_image_bytes), block)
+        return bv.inside_block(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), block)
 
     def knockout(
         name: str,
@@ -80,15 +68,17 @@ def _caches(kind: str, *, blocks: int, knockouts: int) -> _Caches:
         target: int | None,
         _image_bytes: bytes,
     ) -> bv.AnalysisResult:
-        return bv.analyze(cached_backbone(name, weights), bv.load_image(_image_bytes), target, knockout=items)
+        return bv.analyze(
+            cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target, knockout=items
+        )
 
     def ablation(name: str, weights: str, image_sha256: str) -> AblationSlot:
         return AblationSlot()
 
     return _Caches(
-        _shared(inside, kind, blocks),
-        _shared(knockout, kind, knockouts),
-        _shared(ablation, kind, ABLATIONS),
+        shared(inside, kind, blocks),
+        shared(knockout, kind, knockouts),
+        shared(ablation, kind, ABLATIONS),
     )
 
 
@@ -106,7 +96,8 @@ def cached_inside_block(
     name: str, weights: str, image_sha256: str, image_bytes: bytes, block: str
 ) -> bv.InsideBlock:
     """The shared :func:`backbone_viz.inside_block` of one block on one picture (runs the model on a miss)."""
-    return _for(name).inside(name, weights, image_sha256, block, image_bytes)
+    key = ("block", name, weights, image_sha256, block)
+    return in_turn(key, None, lambda: _for(name).inside(name, weights, image_sha256, block, image_bytes))
 
 
 def normalise(items: Sequence[KnockoutItem]) -> tuple[Knockout, ...]:
@@ -131,7 +122,9 @@ def cached_knockout(
     Raises:
         KnockoutError: the knock-out cannot be done (the message says why); such failures are not cached.
     """
-    return _for(name).knockout(name, weights, image_sha256, normalise(items), target, image_bytes)
+    done = normalise(items)
+    key = ("knockout", name, weights, image_sha256, done, target)
+    return in_turn(key, None, lambda: _for(name).knockout(name, weights, image_sha256, done, target, image_bytes))
 
 
 def cached_ablation(name: str, weights: str, image_sha256: str) -> tuple[bv.AblationRow, ...] | None:
@@ -157,7 +150,12 @@ def block_ablation(
     with slot.lock:
         if slot.rows is None:
             backbone = cached_backbone(name, weights)
-            slot.rows = bv.block_ablation(backbone, bv.load_image(image_bytes), progress=progress)
+            picture = cached_picture(image_sha256, image_bytes)
+            slot.rows = in_turn(
+                ("ablation", name, weights, image_sha256),
+                None,
+                lambda: bv.block_ablation(backbone, picture, progress=progress),
+            )
         return slot.rows
 
 

@@ -64,7 +64,7 @@ def cached_picture(image_sha256: str, image_bytes: bytes) -> Image.Image:
     return _picture(image_sha256, image_bytes)
 
 
-def _shared(function: F, kind: str, max_entries: int) -> F:
+def shared(function: F, kind: str, max_entries: int) -> F:
     """``function`` behind its own ``st.cache_resource`` of ``max_entries``.
 
     Streamlit names a cache after the function's module, qualified name and source, not after the
@@ -97,9 +97,9 @@ def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
         return bv.layer_gradcam(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target)
 
     return _Caches(
-        _shared(backbone, kind, backbones),
-        _shared(activations, kind, analyses),
-        _shared(gradcam, kind, analyses),
+        shared(backbone, kind, backbones),
+        shared(activations, kind, analyses),
+        shared(gradcam, kind, analyses),
     )
 
 
@@ -127,7 +127,7 @@ def cached_activations(
     A model run waits for its turn (:mod:`webui.turns`); ``on_wait(ahead)`` is told the place meanwhile.
     """
     key = ("activations", name, weights, image_sha256)
-    return _in_turn(key, on_wait, lambda: _for(name).activations(name, weights, image_sha256, image_bytes))
+    return in_turn(key, on_wait, lambda: _for(name).activations(name, weights, image_sha256, image_bytes))
 
 
 def cached_gradcam(
@@ -151,7 +151,7 @@ def cached_gradcam(
     if target is None or target == top.target.index:
         return top
     key = ("gradcam", name, weights, image_sha256, target)
-    return _in_turn(key, on_wait, lambda: _for(name).gradcam(name, weights, image_sha256, target, image_bytes))
+    return in_turn(key, on_wait, lambda: _for(name).gradcam(name, weights, image_sha256, target, image_bytes))
 
 
 def cached_analysis(
@@ -170,8 +170,12 @@ def cached_analysis(
     )
 
 
-def _in_turn(key: tuple, on_wait: WaitCallback | None, compute: Callable[[], T]) -> T:
-    """``compute()``, in a turn of the shared queue unless ``key`` was computed lately (a cache hit)."""
+def in_turn(key: tuple, on_wait: WaitCallback | None, compute: Callable[[], T]) -> T:
+    """``compute()``, in a turn of the shared queue unless ``key`` was computed lately (a cache hit).
+
+    Every cached call that may run the model goes through here (the other pages' caches too), so that
+    all of them share the same fair turns.
+    """
     if key in RECENT:
         return compute()
     with QUEUE.turn(on_wait):
@@ -192,3 +196,7 @@ def clear_analyses() -> None:
         caches.activations.clear()
         caches.gradcam.clear()
     RECENT.clear()
+
+
+# The name this function had first; webui/attribution_cache.py still imports it (work in progress).
+_in_turn = in_turn
