@@ -24,6 +24,7 @@ PAGES = [
     st.Page("pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
     st.Page("pages/atlas.py", title="Feature atlas", icon=":material/grid_view:"),
     st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
+    st.Page("pages/attributions.py", title="Pixel attributions", icon=":material/grain:"),
     st.Page("pages/compare.py", title="Compare backbones", icon=":material/compare:"),
     st.Page("pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),
 ]

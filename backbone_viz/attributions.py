@@ -399,9 +399,11 @@ def _guided_node(graph: fx.Graph, node: fx.Node, modules: dict[str, nn.Module], 
     if isinstance(module, BatchNormAct2d):
         return _guided_batchnorm_act(graph, node, module, title)
     for name, inner in module.named_modules():
-        if isinstance(inner, _OTHER_ACTIVATIONS) or (
-            isinstance(inner, nn.Hardtanh | nn.ReLU) and _rectifier_bounds(inner) is None
-        ) or (name and _rectifier_bounds(inner) is not None):
+        if (
+            isinstance(inner, _OTHER_ACTIVATIONS)
+            or (isinstance(inner, nn.Hardtanh | nn.ReLU) and _rectifier_bounds(inner) is None)
+            or (name and _rectifier_bounds(inner) is not None)
+        ):
             what = type(inner).__name__
             where = f"{node.target}.{name}" if name else node.target
             raise _refuse(title, f"the {what} of {where}")

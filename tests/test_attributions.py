@@ -248,7 +248,9 @@ def test_shared_model_has_no_hooks_and_the_same_weights_after_every_method(
         res.channels[0, 0, 0] = 1.0  # read-only
 
 
-def test_shared_model_is_unchanged_after_a_failure(lite0: bv.Backbone, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shared_model_is_unchanged_after_a_failure(
+    lite0: bv.Backbone, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = checksum(lite0.model)
 
     def broken(*args: object, **kwargs: object) -> None:

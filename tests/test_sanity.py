@@ -115,5 +115,7 @@ def test_rank_correlation_by_hand() -> None:
     a = np.array([[0.1, 0.5], [0.2, 0.9]])
     assert rank_correlation(a, a**3) == pytest.approx(1.0)  # the same order, other values
     assert rank_correlation(a, -a) == pytest.approx(-1.0)
-    assert rank_correlation(a, np.array([[1.0, 3.0], [4.0, 2.0]])) == pytest.approx(0.2)  # 1 - 6 * 8 / (4 * 15)
+    assert rank_correlation(a, np.array([[1.0, 3.0], [4.0, 2.0]])) == pytest.approx(
+        0.2
+    )  # 1 - 6 * 8 / (4 * 15)
     assert math.isnan(rank_correlation(a, np.ones((2, 2))))

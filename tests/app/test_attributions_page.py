@@ -1,0 +1,104 @@
+"""The "Pixel attributions" page through AppTest: bundled EfficientNet-Lite0, the cat, no network."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import backbone_viz as bv
+from backbone_viz.attributions import METHODS
+from tests.app.helpers import texts
+from webui import attribution_view
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+PAGE = "pages/attributions.py"
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def at() -> AppTest:
+    """The page after a first visit: the default backbone (bundled, pretrained) and the cat."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    return texts(at, ("markdown", "caption", "title", "subheader", "info", "warning"))
+
+
+def test_five_methods_beside_gradcam(at: AppTest) -> None:
+    assert at.title[0].value == "Pixel attributions: which pixels count?"
+    assert not at.error and not at.warning
+    text = _texts(at)
+    assert "Five maps for “tiger cat”, beside Grad-CAM" in text
+    for method, title in METHODS.items():
+        assert f"**{title}**" in text and attribution_view.SENTENCES[method] in text
+    assert "**Grad-CAM** (last stage)" in text and "last stage's 7 × 7 map" in text
+    assert "one value per pixel of the 224 × 224 crop" in text
+    assert len(at.main.image) == 2 + len(METHODS)  # the crop, Grad-CAM, five maps
+    # Integrated Gradients' caption quotes its own numbers.
+    ig = next(c.value for c in at.caption if c.value.startswith("128 steps"))
+    assert "off by" in ig
+    # The radio offers the top-5; the sanity check waits for its button; the measured summary is shown.
+    assert at.radio(key="_w_attr.target").options[0].startswith("tiger cat")
+    assert at.button(key="attr.sanity")
+    assert "Measured on EfficientNet-Lite0 (pretrained) with the 7 sample pictures" in text
+
+
+def test_sanity_check_draws_the_cascade_with_its_correlations(at: AppTest) -> None:
+    at.radio(key="_w_attr.sanity_method").set_value("saliency").run()
+    at.button(key="attr.sanity").click().run()
+    assert not at.exception and not at.error
+    captions = [c for image in at.image for c in image.captions if "ρ" in c]
+    assert captions[0] == "trained · ρ = 1.00"
+    assert [c.split(" · ")[0] for c in captions[1:]] == [
+        "+ head random", "+ stage 5 random", "+ stage 4 random", "+ stage 3 random", "+ stage 2 random",
+        "+ stage 1 random",
+    ]  # fmt: skip
+    # The numbers under the maps and in the sentence are the engine's.
+    check = bv.sanity_check(bv.load_backbone("efficientnet_lite0", device="cpu"), _cat(), "saliency")
+    assert captions[1].endswith(f"{check.steps[1].correlation:.2f}")
+    assert f"keeps a rank correlation of **{check.steps[1].correlation:.2f}**" in _texts(at)
+    # Another class: a new set of maps, no exception.
+    at.radio(key="_w_attr.target").set_value(at.radio(key="_w_attr.target").options[1]).run()
+    assert not at.exception
+
+
+def test_untrained_and_another_backbone(at: AppTest) -> None:
+    at.radio(key="_w_weights").set_value("untrained").run()
+    assert not at.exception and not at.error
+    assert len(at.main.image) == 2 + len(METHODS)
+    # A large backbone computes the slow methods only when asked.
+    at.radio(key="_w_backbone").set_value("resnet50").run()
+    assert not at.exception and not at.error
+    assert len(at.main.image) == 2 + len(METHODS) - 2
+    assert at.button(key="attr.run.integrated_gradients").label == "Compute it (slow on ResNet-50)"
+    assert at.button(key="attr.run.smoothgrad")
+    at.radio(key="_w_backbone").set_value("efficientnet_lite0").run()
+
+
+def test_measured_summary_matches_a_fresh_check() -> None:
+    data = attribution_view.measured()
+    assert data is not None and set(data["pictures"]) == {
+        "astronaut", "cat", "china", "coffee", "flower", "grace_hopper", "rocket",
+    }  # fmt: skip
+    assert all(set(v) == set(METHODS) for v in data["pictures"].values())
+    check = bv.sanity_check(bv.load_backbone("efficientnet_lite0", device="cpu"), _cat(), "input_x_gradient")
+    np.testing.assert_allclose(
+        data["pictures"]["cat"]["input_x_gradient"], [s.correlation for s in check.steps], atol=2e-4
+    )
+    table = attribution_view.measured_table(data)
+    sentence = attribution_view.measured_sentence(data, table)
+    assert f"**{table.iloc[0]['method']}** kept the most" in sentence
+
+
+def _cat():
+    return bv.load_image(ROOT / "assets" / "samples" / "cat.jpg")
