@@ -27,27 +27,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.sanity import SanityProgress
 
-from .caches import _in_turn, cached_backbone, cached_picture
+from .caches import cached_backbone, cached_picture, in_turn, shared
 
 BUNDLED_ATTRIBUTIONS = 40
 OTHER_ATTRIBUTIONS = 10
 SANITY_CHECKS = 16
-
-F = TypeVar("F", bound=Callable[..., object])
-
-
-def _shared(function: F, kind: str, max_entries: int) -> F:
-    """``function`` behind its own ``st.cache_resource`` (see ``webui.caches._shared``: one name each)."""
-    function.__qualname__ = f"{function.__name__}.{kind}"
-    return st.cache_resource(max_entries=max_entries, show_spinner=False)(function)
-
 
 class SanitySlot:
     """Where one sanity check is kept: empty until a session runs it, then read-only."""
@@ -74,7 +62,7 @@ def _caches(kind: str, *, attributions: int) -> _Caches:
     def sanity(name: str, weights: str, image_sha256: str, method: str, target: int) -> SanitySlot:
         return SanitySlot()
 
-    return _Caches(_shared(attribution, kind, attributions), _shared(sanity, kind, SANITY_CHECKS))
+    return _Caches(shared(attribution, kind, attributions), shared(sanity, kind, SANITY_CHECKS))
 
 
 _CACHES = {
@@ -96,7 +84,7 @@ def cached_attribution(
         AttributionError: the method cannot be done right on this backbone; such failures are not cached.
     """
     key = ("attribution", name, weights, image_sha256, method, target)
-    return _in_turn(
+    return in_turn(
         key, None, lambda: _for(name).attribution(name, weights, image_sha256, method, target, image_bytes)
     )
 
@@ -130,7 +118,7 @@ def sanity_check(
             backbone = cached_backbone(name, weights)
             picture = cached_picture(image_sha256, image_bytes)
             key = ("sanity", name, weights, image_sha256, method, target)
-            slot.check = _in_turn(
+            slot.check = in_turn(
                 key, None, lambda: bv.sanity_check(backbone, picture, method, target, progress=progress)
             )
         return slot.check
