@@ -1,13 +1,15 @@
 """Feature visualization on the CPU: seconds per channel, a stage's row batched or not, and honesty.
 
 For EfficientNet-Lite0 pretrained (bundled), at 128 px and the default steps, in this one run:
-  * seconds for one channel of each stage's last layer (the atlas's layers), at 1 and 2 torch threads;
+  * seconds for one channel of each stage's last layer (the atlas's layers), at each of ``--threads``
+    torch thread counts (default 1, the app's setting; on a loaded 2-core machine 2 threads was 30x
+    slower than 1 for this small-batch work: the threads spin waiting for each other);
   * a row of 8 channels of one stage: one batch of 8 against 8 single runs (seconds per channel, ratio);
   * per stage, the channel's mean activation on its visualization over its largest mean activation on
     the sample gallery (must be above 1: the visualization drives the channel harder than any photo).
 Target: one channel within 10 s on this machine's CPU.
 
-    python bench/featurevis.py [--steps 128] [--size 128] [--row-stage 3]
+    python bench/featurevis.py [--steps 128] [--size 128] [--row-stage 3] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=featurevis.DEFAULT_STEPS)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--row-stage", type=int, default=3, help="the stage whose row of 8 is timed")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch thread counts to time")
     args = parser.parse_args()
     bb = bv.load_backbone("efficientnet_lite0", device="cpu")
     print(
@@ -46,15 +49,14 @@ def main() -> None:
     )
     bv.visualize_channel(bb, "bn1", 0, size=args.size, steps=2)  # warm-up: the cuts are made once
 
-    print(
-        f"\n{'stage':>5} {'layer':>11} {'channel':>7} {'1 thread s':>10} {'2 threads s':>11} {'vis':>7} {'gallery max':>11} {'ratio':>6}"
-    )
+    timed = "".join(f"{f'{t} thread(s) s':>15}" for t in args.threads)
+    print(f"\n{'stage':>5} {'layer':>11} {'channel':>7}{timed} {'vis':>7} {'gallery max':>11} {'ratio':>6}")
     for stage in bb.spec.stages:
         layer = stage.last
         means = gallery_means(bb, layer)
         channel = int(np.argmax(means.mean(axis=0)))
         seconds = {}
-        for threads in (1, 2):
+        for threads in args.threads:
             torch.set_num_threads(threads)
             seconds[threads], v = _timed(
                 lambda layer=layer, channel=channel: bv.visualize_channel(
@@ -63,11 +65,11 @@ def main() -> None:
             )
         best = float(means[:, channel].max())
         print(
-            f"{stage.index:>5} {layer.label:>11} {channel:>7} {seconds[1]:>10.2f} {seconds[2]:>11.2f} "
+            f"{stage.index:>5} {layer.label:>11} {channel:>7}{''.join(f'{seconds[t]:>15.2f}' for t in args.threads)} "
             f"{v.activation:>7.2f} {best:>11.2f} {v.activation / best:>6.2f}"
         )
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads[0])
     layer = bb.spec.stages[args.row_stage - 1].last
     channels = [int(c) for c in np.argsort(-gallery_means(bb, layer).mean(axis=0))[:8]]
     serial, _ = _timed(
@@ -76,7 +78,7 @@ def main() -> None:
     featurevis.CPU_BATCH = 8
     batched, _ = _timed(lambda: bv.visualize_channels(bb, layer, channels, size=args.size, steps=args.steps))
     print(
-        f"\nRow of 8 channels of stage {args.row_stage} ({layer.label}), 1 thread: one at a time "
+        f"\nRow of 8 channels of stage {args.row_stage} ({layer.label}), {args.threads[0]} thread(s): one at a time "
         f"{serial / 8:.2f} s/channel, one batch of 8 {batched / 8:.2f} s/channel, batch/serial {batched / serial:.2f}"
     )
 

@@ -66,6 +66,16 @@ def lite0():
 
 
 @pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module's tests, as the app runs each session: many small passes in a row
+    with two threads on 2 busy cores spin-wait for each other (30x slower in bench/featurevis.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
 def cat(lite0: bv.Backbone) -> bv.AnalysisResult:
     """The cat photo under the bundled backbone's own ImageNet head."""
     import backbone_viz as bv

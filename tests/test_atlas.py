@@ -17,6 +17,8 @@ from backbone_viz.atlas import ATLAS_DIR, JPEG_QUALITY, MANIFEST, gallery_means,
 from backbone_viz.cli import main
 from backbone_viz.featurevis import channel_means
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SHIPPED = ATLAS_DIR / "efficientnet_lite0"
 
 

@@ -13,6 +13,8 @@ from conftest import count_hooks, sample
 import backbone_viz as bv
 from backbone_viz import featurevis
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Small and short: these tests check the machinery; tests/test_atlas.py checks what it shows.
 SMALL = {"size": 48, "steps": 6}
 
@@ -113,12 +115,15 @@ def test_no_hooks_and_model_unchanged_after_a_run_and_a_cancelled_one(lite0: bv.
         assert torch.equal(v, before[k]), k
 
 
-def test_progress_counts_every_step_of_every_channel(lite0: bv.Backbone) -> None:
+def test_progress_counts_every_step_of_every_channel(
+    lite0: bv.Backbone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(featurevis, "CPU_BATCH", 1)
     seen: list[tuple[int, int]] = []
     bv.visualize_channels(
         lite0, "blocks.0.0", [0, 1], size=48, steps=3, progress=lambda d, t: seen.append((d, t))
     )
-    assert seen == [(d, 6) for d in range(1, 7)]
+    assert seen == [(d, 6) for d in range(1, 7)]  # one channel at a time: every step of each
 
 
 def test_threads_give_the_serial_results(lite0: bv.Backbone) -> None:

@@ -12,6 +12,8 @@ from conftest import count_hooks, sample
 import backbone_viz as bv
 from backbone_viz.patches import MIN_PATCH
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def pictures() -> list:
