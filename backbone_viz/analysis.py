@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -81,6 +81,10 @@ class Activations:
     categories: tuple[str, ...] = field(repr=False)
     knockout: tuple[Knockout, ...] = ()
 
+    def layer(self, key: str) -> LayerSpec:
+        """A layer of this result by dotted name or label (``ValueError`` lists the choices)."""
+        return find_layer(self.layers, key, owner=get_spec(self.backbone).title)
+
 
 @dataclass(frozen=True, eq=False)
 class GradCam:
@@ -103,42 +107,17 @@ class GradCam:
     knockout: tuple[Knockout, ...] = ()
 
 
-@dataclass(frozen=True, eq=False)
-class AnalysisResult:
-    """Everything the pages draw for one image, as read-only CPU numpy arrays.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class AnalysisResult(Activations):
+    """Everything the pages draw for one image: its :class:`Activations` plus the Grad-CAM of one class.
 
-    Attributes:
-        backbone: spec name of the backbone (``"resnet50"``).
-        weights: ``"pretrained"``, ``"untrained"`` or a checkpoint path.
-        head: ``"imagenet"`` for the model's own head, else the custom head's name.
-        predictions: the top-5 classes, most probable first.
+    Attributes (besides those of :class:`Activations`):
         target: the class whose score Grad-CAM explains.
-        layers: every listed layer, in forward order.
-        activations: ``{layer name: (C, h, w) float32}``, the raw output of that layer.
         gradcam: ``{layer name: (h, w) float32}``, ReLU(sum_c mean_hw(dScore/dA_c) * A_c), raw values.
-        input_image: the crop the model saw, RGB PIL image (crop x crop).
-        probabilities: (K,) softmax of the head's logits.
-        logits: (K,) class scores of the head.
-        pooled: (D,) the vector the head's last linear layer reads (see :class:`Activations`): a
-            per-channel global average for ResNet, GoogLeNet and EfficientNet-Lite0, VGG's fc7 output.
-        categories: the K class names of the head.
-        knockout: what was knocked out before this analysis (see :func:`analyze`); empty for none.
     """
 
-    backbone: str
-    weights: str
-    head: str
-    predictions: tuple[Prediction, ...]
     target: Prediction
-    layers: tuple[LayerSpec, ...]
-    activations: Mapping[str, np.ndarray] = field(repr=False)
     gradcam: Mapping[str, np.ndarray] = field(repr=False)
-    input_image: Image.Image = field(repr=False)
-    probabilities: np.ndarray = field(repr=False)
-    logits: np.ndarray = field(repr=False)
-    pooled: np.ndarray = field(repr=False)
-    categories: tuple[str, ...] = field(repr=False)
-    knockout: tuple[Knockout, ...] = ()
 
     @classmethod
     def from_parts(cls, activations: Activations, gradcam: GradCam) -> AnalysisResult:
@@ -153,26 +132,7 @@ class AnalysisResult:
                 f"Parts of different analyses: activations of {a.backbone} ({a.weights}, {a.head}, "
                 f"knock-out {a.knockout}), Grad-CAM of {g.backbone} ({g.weights}, {g.head}, knock-out {g.knockout})"
             )
-        return cls(
-            backbone=a.backbone,
-            weights=a.weights,
-            head=a.head,
-            predictions=a.predictions,
-            target=g.target,
-            layers=a.layers,
-            activations=a.activations,
-            gradcam=g.gradcam,
-            input_image=a.input_image,
-            probabilities=a.probabilities,
-            logits=a.logits,
-            pooled=a.pooled,
-            categories=a.categories,
-            knockout=a.knockout,
-        )
-
-    def layer(self, key: str) -> LayerSpec:
-        """A layer of this result by dotted name or label (``ValueError`` lists the choices)."""
-        return find_layer(self.layers, key, owner=get_spec(self.backbone).title)
+        return cls(**{f.name: getattr(a, f.name) for f in fields(Activations)}, target=g.target, gradcam=g.gradcam)
 
 
 def resolve_target(target: int | str | None, categories: Sequence[str], ranked: Sequence[int]) -> int:
