@@ -62,6 +62,7 @@ from tests.e2e.helpers import (  # noqa: E402
     IDLE_JS,
     IMAGES_LOADED_JS,
     LAUNCH,
+    class_server,
     memory_mb,
     streamlit_server,
 )
@@ -346,34 +347,10 @@ def served(workdir: Path, env: dict[str, str], replicas: int):
         with streamlit_server(workdir, env=env, launcher=launcher) as server:
             yield Served(server.url, [server.pid], runs_log)
         return
-    import re
-    import signal
-    import subprocess
-
-    from tests.e2e.helpers import OFFLINE_MIRROR, free_port
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = workdir / "serve.log"
-    full_env = {**os.environ, "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR, "TORCH_HOME": str(workdir / "torch"), **env}
-    with open(log, "wb") as out:
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "backbone_viz", "serve", "--replicas", str(replicas), "--port", str(port),
-             "--address", "127.0.0.1"],
-            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while "is ready" not in log.read_text():
-            if serve.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {log.read_text()[-500:]}")
-            time.sleep(0.5)
-        pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
-        nginx = [c for c in descendants(serve.pid, exclude=-1) if "nginx" in Path(f"/proc/{c}/cmdline").read_text()]
-        yield Served(f"http://127.0.0.1:{port}", pids + nginx, None)
-    finally:
-        serve.send_signal(signal.SIGINT)
-        serve.wait(60)
+    with class_server(workdir, replicas=replicas, env=env) as server:
+        children = descendants(server.process.pid, exclude=-1)
+        nginx = [c for c in children if "nginx" in Path(f"/proc/{c}/cmdline").read_text()]
+        yield Served(server.url, [*server.replica_pids.values(), *nginx], None)
 
 
 async def run_round(

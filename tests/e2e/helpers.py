@@ -132,3 +132,58 @@ def memory_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024  # kB -> MB (MiB)
     return fields["VmRSS"], fields["VmHWM"]
+
+
+@dataclass(frozen=True)
+class ClassServer:
+    """A running ``python -m backbone_viz serve``: its address, its replicas' pids and ports, its log."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    replica_pids: dict[int, int]
+    replica_ports: dict[int, int]
+
+
+@contextlib.contextmanager
+def class_server(
+    workdir: Path, *, replicas: int, env: Mapping[str, str] | None = None, startup_timeout: float = 300
+) -> Iterator[ClassServer]:
+    """``python -m backbone_viz serve --replicas N`` on a free loopback port, offline; stopped with Ctrl-C
+    (SIGINT) on exit, as a teacher would."""
+    import re
+    import signal
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "serve.log"
+    full_env = {
+        **os.environ,
+        "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR,
+        "TORCH_HOME": str(workdir / "torch-home"),
+        **(env or {}),
+    }
+    command = [
+        sys.executable, "-m", "backbone_viz", "serve", "--replicas", str(replicas), "--port", str(port),
+        "--address", "127.0.0.1",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while "is ready" not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {log.read_text()[-800:]}")
+            time.sleep(0.5)
+        text = log.read_text()
+        pids = {int(i): int(p) for i, p in re.findall(r"replica (\d+) on \S+ \(pid (\d+)\)", text)}
+        ports = {int(i): int(p) for i, p in re.findall(r"replica (\d+) on http://[\d.]+:(\d+)", text)}
+        yield ClassServer(f"http://127.0.0.1:{port}", process, log, pids, ports)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

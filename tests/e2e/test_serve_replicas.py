@@ -8,11 +8,8 @@ hanging, serve reports the dead replica, and Ctrl-C stops everything it started.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from PIL import Image, ImageOps
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.helpers import EXCEPTION, IDLE_JS, IMAGES_LOADED_JS, LAUNCH, OFFLINE_MIRROR, ROOT, free_port
+from tests.e2e.helpers import EXCEPTION, IDLE_JS, IMAGES_LOADED_JS, LAUNCH, ROOT, class_server
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx is not installed"
@@ -70,24 +67,8 @@ def _move_layer_slider(page) -> None:
 
 
 def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR, "TORCH_HOME": str(tmp_path / "torch")}
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "backbone_viz", "serve", "--replicas", "2", "--port", str(port),
-             "--address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while "is ready" not in log.read_text():
-            assert serve.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
-        pids = {int(i): int(p) for i, p in re.findall(r"replica (\d+) on \S+ \(pid (\d+)\)", log.read_text())}
-        ports = {int(i): int(p) for i, p in re.findall(r"replica (\d+) on http://127\.0\.0\.1:(\d+)", log.read_text())}
+    with class_server(tmp_path, replicas=2) as server:
+        url, log, pids, ports = server.url, server.log, server.replica_pids, server.replica_ports
         assert len(pids) == 2
         # Cookies that nginx hashes onto each replica: four sessions on each.
         cookies: dict[str, list[str]] = {}
@@ -140,14 +121,9 @@ def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: P
                     _move_layer_slider(page)  # the other replica's sessions keep working
                     assert page.locator(EXCEPTION).count() == 0
             browser.close()
-    finally:
-        serve.send_signal(signal.SIGINT)
-        try:
-            serve.wait(30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            raise
-    assert serve.returncode == 0, log.read_text()
+        server.process.send_signal(signal.SIGINT)  # Ctrl-C, as a teacher would
+        server.process.wait(60)
+        assert server.process.returncode == 0, log.read_text()
     time.sleep(1)
     for pid in pids.values():  # Ctrl-C stopped every replica it started
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
