@@ -7,7 +7,7 @@ the chosen page from ``pages/``; pages hold widgets and layout only (the engine 
 import streamlit as st
 
 import webui
-from webui import warm
+from webui import projector, warm
 
 webui.configure_torch()  # before any session analyses (pages call it too: AppTest runs them without app.py)
 warm.start()  # once per process: the bundled backbone and the sample gallery, in the background
@@ -15,7 +15,7 @@ st.set_page_config(
     page_title="backbone-viz",
     page_icon=":material/layers:",
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state=projector.sidebar_state(),  # folded in projector mode (?present=1)
 )
 
 PAGES = [

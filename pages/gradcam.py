@@ -4,7 +4,7 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import widgets
+from webui import projector, widgets
 from webui.state import persistent
 
 choices = webui.page_setup()
@@ -20,22 +20,27 @@ widgets.explain(
 base = webui.analysis_or_stop(choices)
 categories = base.categories
 
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("The head's top-5")
-    widgets.class_bars(base.predictions, base.target)
+# In projector mode the figure comes first: the class and the opacity share one row, the top-5 goes below.
+present = projector.on()
+if present:
+    right, class_place, slider_place = st.columns(3, vertical_alignment="bottom")
+    left = None
+else:
+    left, right = st.columns([3, 2])
+    class_place = slider_place = None
 with right:
-    st.subheader("Which class should Grad-CAM explain?")
+    if not present:
+        st.subheader("Which class should Grad-CAM explain?")
     mode = widgets.choice(
-        "Class to explain",
+        "Which class should Grad-CAM explain?",
         {"top": f"the top prediction ({base.predictions[0].label})", "other": "a class I choose"},
         key="target_mode",
-        label_visibility="collapsed",
+        label_visibility="visible" if present else "collapsed",
     )
     target = None
     if mode == "other":
         indices = list(range(len(categories)))
-        chosen = st.selectbox(
+        chosen = (class_place or st).selectbox(
             "Search the classes (type to filter)",
             indices,
             format_func=lambda i: f"{categories[i]} (#{i})",
@@ -45,18 +50,30 @@ with right:
 
 result = base if target is None else webui.analysis_or_stop(choices, target)
 if target is not None:
-    st.markdown(
+    right.markdown(
         f"Grad-CAM now explains **{result.target.label}**, which the head gives {result.target.probability:.2%}."
     )
 
+
+def top5() -> None:
+    st.subheader("The head's top-5")
+    widgets.class_bars(base.predictions, result.target)
+
+
+if left is not None:
+    with left:
+        top5()
 crop = result.input_image
 stem = f"{choices.image.stem}-{spec.name}-gradcam-{result.target.index}"
 st.subheader(f"Every stage: what it sees and what counts for “{result.target.label}”")
-opacity = st.slider(
-    "Opacity of Grad-CAM over the picture", 0.0, 1.0, step=0.05, **persistent("cam_opacity", 0.55)
-)
+with slider_place or st.container():
+    opacity = st.slider(
+        "Opacity of Grad-CAM over the picture", 0.0, 1.0, step=0.05, **persistent("cam_opacity", 0.55)
+    )
 
-heads = st.columns([1.3, 2, 2, 2])
+# In projector mode a spare column keeps each row's pictures within the first screen's height.
+ratios = [1.3, 2, 2, 2] + ([0.7] if present else [])
+heads = st.columns(ratios)
 heads[1].markdown("**Activation** (a strongly active channel)")
 heads[2].markdown("**Grad-CAM** (raw map)")
 heads[3].markdown("**Grad-CAM over the picture**")
@@ -66,9 +83,9 @@ for stage in spec.stages:
     cam_map = result.gradcam[layer.name]
     cam = render.map_image(cam_map, size=crop.width, cmap=render.GRADCAM_CMAP)
     over = render.overlay(crop, cam_map, alpha=opacity, cmap=render.GRADCAM_CMAP)
-    row = st.columns([1.3, 2, 2, 2], vertical_alignment="center")
+    row = st.columns(ratios, vertical_alignment="center")
     with row[0]:
-        st.markdown(f"**stage {stage.index}** · `{layer.label}`  \n{widgets.level_badge(stage.level)}")
+        st.markdown(f"**stage {stage.index}**  \n`{layer.label}`  \n{widgets.level_badge(stage.level)}")
         h, w = cam_map.shape
         st.caption(f"{h} × {w} map, each pixel sees {layer.receptive_field} px")
         if float(cam_map.max()) <= 0.0:
@@ -89,6 +106,8 @@ for stage in spec.stages:
     row[2].image(widgets.shown(cam), width="stretch")
     row[3].image(widgets.shown(over, photo=True), width="stretch")
 
+if left is None:
+    top5()
 last_h, last_w = result.gradcam[spec.stages[-1].last.name].shape
 st.subheader("Why the rows look so different")
 st.markdown(

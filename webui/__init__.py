@@ -11,6 +11,8 @@ and then only draw. The modules of this package, one job each:
 * ``caches``: the caches shared by all sessions (``load_backbone``, ``analyze_parts``, ``layer_gradcam``);
 * ``weights_ui``: where the pretrained weights are, their download, what a page shows when they fail;
 * ``state``: the session's choices; ``sidebar``: the sidebar that makes them;
+* ``links``: the choices in the URL query (links that open the same view); ``projector``: projector mode;
+* ``lessons``: the lessons' questions and reveals;
 * ``widgets``: small drawing helpers; ``heads_state`` (state) and ``head_reads``, ``new_head``, ``detector_maps`` (its three tabs): the heads page.
 
 ``caches`` and ``heads_state`` (a learner's own head: ``fit_head``, ``analyze`` with that head) are the
@@ -27,9 +29,11 @@ import torch
 
 import backbone_viz as bv
 
+from . import links, projector
 from .caches import cached_analysis
+from .links import PRESENT
 from .sidebar import render_sidebar, sidebar_for_this_run
-from .state import IMAGE_ERROR, Choices, ImageChoice
+from .state import IMAGE_ERROR, Choices, ImageChoice, persistent
 from .weights_ui import load
 
 __all__ = [
@@ -41,6 +45,18 @@ __all__ = [
     "render_sidebar",
     "sidebar_for_this_run",
 ]
+
+
+#: What untrained weights change, as measured (tests/app/test_links_and_defects.py): random filters still
+#: pass the picture (a stage-1 channel of every untrained backbone follows the picture's brightness with a
+#: correlation above 0.85 on the cat), but the head's answer means nothing, however sure it looks
+#: (untrained ResNet-50 calls the cat a photocopier at 44 %).
+UNTRAINED_NOTE = (
+    "**Untrained weights: random numbers instead of learned ones.** Random filters still pass the picture "
+    "through, so the early stages still show its edges and colours. What is missing is what training adds: "
+    "no channel has learned to find an object, so the top-5 is a guess, however sure it looks. Switch back "
+    "to *pretrained* in the sidebar to compare, or see both side by side in lesson 5 (Lessons)."
+)
 
 
 @cache
@@ -67,6 +83,16 @@ def page_setup() -> Choices:
     """
     configure_torch()
     choices = render_sidebar()
+    params = links.write_url()
+    projector.inject()
+    with st.sidebar:
+        st.toggle(
+            "Projector mode",
+            help="For class: a larger font, the sidebar folded away, each page's main figure first. "
+            "The link below opens in projector mode too while it is on.",
+            **persistent(PRESENT, False),
+        )
+        links.share_control(params, upload=choices.image.kind != "sample")
     problem = st.session_state.get(IMAGE_ERROR)
     if problem is not None:
         name, message, hint = problem
@@ -75,11 +101,7 @@ def page_setup() -> Choices:
             f"Still showing the previous picture: {choices.image.caption}."
         )
     if choices.weights == "untrained":
-        st.warning(
-            "**Untrained weights: random numbers instead of learned ones.** The maps look like noise and "
-            "the top-5 is a guess. That is the point of this sanity check: the build-up from edges to "
-            "objects only appears after training. Switch back to *pretrained* in the sidebar to compare."
-        )
+        st.warning(UNTRAINED_NOTE, icon=":material/casino:")
     return choices
 
 

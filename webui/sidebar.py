@@ -22,6 +22,7 @@ from backbone_viz.backbones import WEIGHT_CHOICES
 from backbone_viz.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
 
 from .caches import cached_picture
+from .links import apply_url
 from .state import (
     BACKBONE,
     DEFAULT_BACKBONE,
@@ -73,7 +74,11 @@ def sidebar_for_this_run() -> Iterator[Choices]:
 
 
 def render_sidebar() -> Choices:
-    """Draws the shared sidebar (once per run) and returns this session's choices."""
+    """Draws the shared sidebar (once per run) and returns this session's choices.
+
+    A link's choices (the URL query, :mod:`webui.links`) are taken first, so the widgets show them.
+    """
+    apply_url()
     init_defaults()
     if getattr(_run, "drawn", False):
         return current()
@@ -101,8 +106,9 @@ def _backbone_picker() -> None:
         WEIGHT_CHOICES,
         captions=[WEIGHT_CAPTIONS[w] for w in WEIGHT_CHOICES],
         horizontal=True,
-        help="An untrained backbone has the same layers but random weights: its maps look like noise. "
-        "Comparing the two shows that the build-up of features is learned.",
+        help="An untrained backbone has the same layers but random weights. Its early stages still pass "
+        "edges and colours, but nothing it does was learned and its top-5 is a guess: comparing the two "
+        "shows what training adds.",
         **persistent(WEIGHTS, "pretrained", options=WEIGHT_CHOICES),
     )
 
@@ -117,7 +123,7 @@ def _picture_picker() -> None:
     st.subheader("Picture")
     names = [sample.name for sample in samples()]
     captions = {sample.name: sample.caption for sample in samples()}
-    st.image([_thumbnail(name) for name in names], width=56, alt=[captions[name] for name in names])
+    _gallery(names, captions)
     st.selectbox(
         "Sample picture",
         names,
@@ -143,6 +149,50 @@ def _picture_picker() -> None:
     st.divider()
 
 
+#: Each thumbnail is covered by its own (transparent) button, so that a click on the picture picks it; the
+#: picture on show gets a blue frame. st.image alone only offers full screen, and a button cannot hold a
+#: picture, hence the overlay.
+GALLERY_CSS = """<style>
+.st-key-gallery [data-testid="stColumn"] { position: relative; }
+.st-key-gallery [data-testid="stElementContainer"]:has(.stButton) { position: absolute; inset: 0;
+  width: 100% !important; z-index: 2; }
+.st-key-gallery .stButton, .st-key-gallery .stButton div, .st-key-gallery .stButton span { width: 100%;
+  height: 100%; }
+.st-key-gallery .stButton button { width: 100%; height: 100%; min-height: 0; padding: 0; color: transparent;
+  background: transparent; border: 3px solid transparent; border-radius: 6px; }
+.st-key-gallery .stButton button:hover { border-color: #9bb8e8; background: transparent; }
+.st-key-gallery .stButton button[kind="primary"] { border-color: #0b57d0; }
+.st-key-gallery [data-testid="stElementToolbar"] { display: none; }
+</style>"""
+GALLERY_COLUMNS = 4
+
+
+def _gallery(names: list[str], captions: dict[str, str]) -> None:
+    """The sample thumbnails; clicking one picks that picture."""
+    st.html(GALLERY_CSS)
+    chosen = st.session_state.get(SAMPLE)
+    with st.container(key="gallery"):
+        for start in range(0, len(names), GALLERY_COLUMNS):
+            row = names[start : start + GALLERY_COLUMNS]
+            for column, name in zip(st.columns(GALLERY_COLUMNS, gap="small"), row, strict=False):
+                with column:
+                    st.image(_thumbnail(name), width="stretch")
+                    st.button(
+                        captions[name],
+                        key=f"thumb.{name}",
+                        type="primary" if name == chosen else "secondary",
+                        on_click=pick_sample,
+                        args=(name,),
+                    )
+
+
+def pick_sample(name: str) -> None:
+    """Shows the sample ``name``. Usable as on_click."""
+    st.session_state[SAMPLE] = name
+    st.session_state[IMAGE] = sample_choice(name)
+    st.session_state.pop(IMAGE_ERROR, None)
+
+
 @cache
 def _thumbnail(name: str) -> bytes:
     """A square JPEG thumbnail of a sample (made once per process)."""
@@ -165,8 +215,7 @@ def _jpeg(picture: Image.Image, size: tuple[int, int], *, quality: int = 85) -> 
 def _on_sample() -> None:
     name = st.session_state[SAMPLE]
     if name is not None:
-        st.session_state[IMAGE] = sample_choice(name)
-        st.session_state.pop(IMAGE_ERROR, None)
+        pick_sample(name)
 
 
 def _on_upload() -> None:

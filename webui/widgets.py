@@ -17,6 +17,7 @@ from PIL import Image
 import backbone_viz as bv
 from backbone_viz import render
 
+from . import projector
 from .state import persistent
 
 LEVEL_COLOURS = {"low": "blue", "mid": "green", "high": "orange"}
@@ -71,8 +72,15 @@ def choice(
 
 
 def explain(text: str) -> None:
-    """The page's 2 to 4 plain sentences: what the learner sees and what to notice."""
-    st.info(text, icon=":material/lightbulb:")
+    """The page's 2 to 4 plain sentences: what the learner sees and what to notice.
+
+    In projector mode they are folded under "What to notice", so that the figure comes first.
+    """
+    if projector.on():
+        with st.expander("What to notice", icon=":material/lightbulb:"):
+            st.markdown(text)
+    else:
+        st.info(text, icon=":material/lightbulb:")
 
 
 def level_badge(level: str) -> str:

@@ -1,0 +1,41 @@
+"""Projector mode (``?present=1`` or the sidebar's toggle): a larger font, the sidebar collapsed, each
+page's explanations folded so that its main figure is on the first screen of a 1280 × 720 projector.
+
+Pages need no change: :func:`webui.widgets.explain` folds its text while the mode is on, and
+:func:`webui.page_setup` injects the CSS once per run.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .links import PRESENT
+
+#: Larger text, less padding above the title, narrower margins; nothing else changes.
+CSS = """
+<style>
+html { font-size: 20px; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.4rem; padding-left: 1.5rem; padding-right: 1.5rem;
+  max-width: 100%; }
+h1 { font-size: 1.9rem !important; padding-top: 0 !important; padding-bottom: 0.3rem !important; }
+h3 { font-size: 1.3rem !important; padding-top: 0.2rem !important; }
+</style>
+"""
+
+
+def on() -> bool:
+    """Whether projector mode is on for this session (the URL's ``present=1`` sets it)."""
+    if PRESENT in st.session_state:
+        return bool(st.session_state[PRESENT])
+    return st.query_params.get("present") == "1"
+
+
+def sidebar_state() -> str:
+    """``st.set_page_config``'s ``initial_sidebar_state``: collapsed in projector mode."""
+    return "collapsed" if on() else "expanded"
+
+
+def inject() -> None:
+    """Adds the projector CSS to this run when the mode is on (a style-only ``st.html`` takes no space)."""
+    if on():
+        st.html(CSS)
