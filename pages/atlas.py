@@ -14,8 +14,8 @@ widgets.explain(
     "Each picture below was **made for one channel**: starting from noise, the computer changed the pixels "
     "step by step until that channel fired as hard as it could. Each row is one stage of the backbone, "
     "from the first (top) to the last (bottom), showing the channels of its last layer that fire most on "
-    "the sample photos. Under each picture: how much harder it makes its channel fire than the best sample "
-    "photo does. "
+    "the sample photos. Under each picture: the channel's number and how many times harder the picture "
+    "makes it fire than the best sample photo does (2.0× = twice as hard). "
     + (
         "Read it from top to bottom: with learned weights the patterns grow from edges and colours to "
         "textures, then to parts of objects."
@@ -37,9 +37,8 @@ if atlas is None:
     )
     if not st.button("Make a small atlas", icon=":material/auto_awesome:", key="atlas.make"):
         st.stop()
-    atlas = featurevis_cache.make_atlas(
-        choices.backbone, choices.weights, featurevis_view.progress_bar("Making the atlas…")
-    )
+    with featurevis_view.progress_bar("Making the atlas…") as progress:
+        atlas = featurevis_cache.make_atlas(choices.backbone, choices.weights, progress)
 
 shipped = atlas is featurevis_cache.shipped_atlas(choices.backbone, choices.weights)
 count = sum(len(entries) for entries in atlas.rows.values())

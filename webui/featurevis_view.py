@@ -4,7 +4,8 @@ is made in this script run behind a button, with a progress bar (leaving the pag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
@@ -23,9 +24,12 @@ MAX_UPLOADS = 8
 WEIGHT_WORDS = {"pretrained": "pretrained (learned from ImageNet)", "untrained": "untrained (random numbers)"}
 
 
-def progress_bar(text: str) -> Callable[[int, int], None]:
-    """A progress bar and the ``progress(done, total)`` that moves it (about 50 updates in all)."""
-    bar = st.progress(0.0, text=text)
+@contextmanager
+def progress_bar(text: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar while the block runs, and the ``progress(done, total)`` that moves it (about 50
+    updates in all); the bar goes away when the block ends."""
+    slot = st.empty()
+    bar = slot.progress(0.0, text=text)
     last = [-1]
 
     def progress(done: int, total: int) -> None:
@@ -34,7 +38,8 @@ def progress_bar(text: str) -> Callable[[int, int], None]:
             last[0] = step
             bar.progress(done / total, text=f"{text} step {done} of {total}")
 
-    return progress
+    yield progress
+    slot.empty()
 
 
 def remember_upload(image: ImageChoice) -> tuple[ImageChoice, ...]:
@@ -61,10 +66,11 @@ def visual_or_button(choices: Choices, weights: str, layer: bv.LayerSpec, channe
     name = choices.backbone
     try:
         visual = fc.visual(name, weights, layer.name, channel)
-        if visual is None and st.button("Make it", key=key, icon=":material/auto_awesome:"):
-            visual = fc.make_visual(
-                name, weights, layer.name, channel, progress_bar("Optimizing the picture…")
-            )
+        slot = st.empty()
+        if visual is None and slot.button("Make it", key=key, icon=":material/auto_awesome:"):
+            with progress_bar("Optimizing the picture…") as progress:
+                visual = fc.make_visual(name, weights, layer.name, channel, progress)
+            slot.empty()
         best = float(fc.gallery_max(name, weights, layer.name)[channel])
     except bv.BackboneVizError as error:
         st.info(f"{error.message}\n\n{error.hint}")
@@ -101,11 +107,11 @@ def channel_card(
             patches = fc.top_patches(choices.backbone, choices.weights, layer.name, channel, uploads)
         names = [s.name for s in samples()] + [u.stem for u in uploads]
         if patches:
-            st.image(
-                [widgets.shown(p.image.resize((80, 80)), photo=True) for p in patches],
-                caption=[f"{p.value:.3g} · {names[p.source]}" for p in patches],
-                width=80,
-            )
+            for start in range(0, len(patches), 3):
+                for column, p in zip(st.columns(3), patches[start : start + 3], strict=False):
+                    with column:
+                        st.image(widgets.shown(p.image.resize((96, 96)), photo=True), width="stretch")
+                        st.caption(f"{p.value:.3g} · {names[p.source]}")
             st.caption(
                 f"Each patch is the {patches[0].image.width} px square of a photo that one map position of "
                 f"{layer.label} sees, with the channel's value there."
@@ -125,8 +131,10 @@ def weights_pair(choices: Choices, layer: bv.LayerSpec, channel: int) -> None:
     """The channel's feature visualization with pretrained and with untrained weights, side by side."""
     st.subheader("The same channel, pretrained and untrained")
     widgets.explain(
-        "Training is what gives a channel something to look for. With learned weights its picture shows a "
-        "pattern (stripes, blobs, textures, parts); with random weights it usually looks like coloured noise."
+        "Training is what gives a channel something to look for. With learned weights, the pictures of "
+        "deeper layers show textures and parts of objects. With random weights, a channel's picture is a "
+        "random texture at every depth: nothing grows from edges to objects. Compare a layer of the last "
+        "stage (move the layer slider to the right)."
     )
     for column, weights in zip(st.columns(2), ("pretrained", "untrained"), strict=True):
         with column:
@@ -135,21 +143,23 @@ def weights_pair(choices: Choices, layer: bv.LayerSpec, channel: int) -> None:
 
 
 def atlas_rows(atlas: bv.Atlas, spec: bv.BackboneSpec) -> None:
-    """One row per stage, low to high: the stage's last layer, its level, its pictures."""
+    """One row per stage, low to high: the stage's last layer, its level, its pictures side by side."""
     stages = {s.index: s for s in spec.stages}
+    width = max(len(entries) for entries in atlas.rows.values())
     for index, entries in atlas.rows.items():
         stage = stages[index]
         st.markdown(
             f"**stage {index}** · `{stage.last.label}` · {widgets.level_badge(stage.level)} · "
             f"receptive field {stage.last.receptive_field} px"
         )
-        st.image(
-            [widgets.shown(e.image) for e in entries],
-            caption=[
-                f"#{e.channel}: {e.activation / e.gallery_max:.1f}× best photo"
-                if e.gallery_max > 0 and e.activation > e.gallery_max
-                else f"#{e.channel}: mean {e.activation:.3g}"
-                for e in entries
-            ],
-            width=112,
-        )
+        for column, e in zip(st.columns(width), entries, strict=False):
+            with column:
+                st.image(widgets.shown(e.image), width="stretch")
+                st.caption(atlas_caption(e))
+
+
+def atlas_caption(entry: bv.AtlasEntry) -> str:
+    """``#12 · 2.6×`` (the picture's mean activation over the best sample photo's), or its mean."""
+    if entry.gallery_max > 0 and entry.activation > entry.gallery_max:
+        return f"#{entry.channel} · {entry.activation / entry.gallery_max:.1f}×"
+    return f"#{entry.channel} · mean {entry.activation:.3g}"

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import texts
 from webui import featurevis_cache
+from webui.featurevis_view import atlas_caption
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -49,10 +50,12 @@ def at() -> AppTest:
 def test_the_shipped_atlas_shows_every_stage_at_once(at: AppTest) -> None:
     at.switch_page("pages/atlas.py").run()
     assert not at.exception
-    rows = [len(image.value) for image in at.main.image]
-    assert rows == [8] * 5
+    assert _images(at) == 40
     text = _texts(at)
-    assert "shipped with backbone-viz" in text and "best photo" in text
+    assert "shipped with backbone-viz" in text and "stage 5" in text
+    shipped = featurevis_cache.shipped_atlas("efficientnet_lite0", "pretrained")
+    assert all(atlas_caption(e) in text for entries in shipped.rows.values() for e in entries)
+    assert "×" in atlas_caption(shipped.rows[1][0])  # each picture beats the best photo
     assert not [b for b in at.button if b.key == "atlas.make"]
 
 
@@ -64,13 +67,13 @@ def test_untrained_weights_make_a_small_atlas_on_demand(at: AppTest, tiny: None)
     assert _images(at) == 0
     at.button(key="atlas.make").click().run()
     assert not at.exception
-    assert [len(image.value) for image in at.main.image] == [1] * 5
+    assert _images(at) == 5
     assert "made here" in _texts(at) and "no growth from edges to objects" in _texts(at)
     # Made once for every session: the next visit shows it without a button.
     again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     again.radio(key="_w_weights").set_value("untrained").run()
     again.switch_page("pages/atlas.py").run()
-    assert [len(image.value) for image in again.main.image] == [1] * 5
+    assert _images(again) == 5
 
 
 def test_the_card_shows_patches_and_makes_the_picture_on_demand(at: AppTest, tiny: None) -> None:
