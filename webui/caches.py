@@ -196,7 +196,3 @@ def clear_analyses() -> None:
         caches.activations.clear()
         caches.gradcam.clear()
     RECENT.clear()
-
-
-# The name this function had first; webui/attribution_cache.py still imports it (work in progress).
-_in_turn = in_turn
