@@ -35,8 +35,10 @@ if atlas is None:
         f"{small['per_stage']} channels per stage, {small['size']} × {small['size']} px, {small['steps']} "
         "optimization steps each; on a CPU it takes minutes. Leaving this page stops it."
     )
-    if not st.button("Make a small atlas", icon=":material/auto_awesome:", key="atlas.make"):
+    slot = st.empty()
+    if not slot.button("Make a small atlas", icon=":material/auto_awesome:", key="atlas.make"):
         st.stop()
+    slot.empty()  # the work runs in this script run: a click elsewhere or leaving the page stops it
     with featurevis_view.progress_bar("Making the atlas…") as progress:
         atlas = featurevis_cache.make_atlas(choices.backbone, choices.weights, progress)
 

@@ -78,7 +78,8 @@ def visual_or_button(choices: Choices, weights: str, layer: bv.LayerSpec, channe
     if visual is None:
         st.caption(
             f"Not made yet for {weights} weights: starting from noise, the computer changes the picture "
-            "step by step until this channel fires as hard as it can. On a CPU that takes seconds to a minute."
+            "step by step until this channel fires as hard as it can. On a CPU that takes from seconds to "
+            "minutes: longer for deeper layers and bigger backbones."
         )
         return
     st.image(widgets.shown(visual.image), width="stretch")
