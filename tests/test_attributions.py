@@ -24,13 +24,7 @@ from tests.conftest import TinyNet, count_hooks, sample, tiny_backbone
 FAST = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One torch thread, as the app runs each session (two threads per test only contend on 2 shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def checksum(model: nn.Module) -> str:

@@ -4,7 +4,6 @@ rank correlation, and the shared model left exactly as it was."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,13 +15,7 @@ from backbone_viz.sanity import cascade_groups, rank_correlation, reinitialize
 from tests.conftest import count_hooks, sample
 from tests.test_attributions import checksum
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
