@@ -20,6 +20,7 @@ st.set_page_config(
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
     st.Page("pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
     st.Page("pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
     st.Page("pages/atlas.py", title="Feature atlas", icon=":material/grid_view:"),

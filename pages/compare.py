@@ -5,8 +5,8 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from backbone_viz import render
-from webui import widgets
-from webui.state import DEFAULT_BACKBONE, persistent
+from webui import compare_rows, widgets
+from webui.state import persistent
 
 choices = webui.page_setup()
 
@@ -19,16 +19,16 @@ widgets.explain(
 )
 
 specs = {spec.name: spec for spec in bv.list_backbones()}
-names = list(specs)
-default = [choices.backbone] + [n for n in ("resnet50", DEFAULT_BACKBONE) if n != choices.backbone][:1]
+# A row is a backbone with its own weights, so pretrained and untrained versions can stand side by side.
+rows = compare_rows.options()
 picked = st.multiselect(
-    "Backbones to compare (up to 3)",
-    names,
-    format_func=lambda n: specs[n].title,
+    "Backbones to compare (up to 3; each with its own weights)",
+    rows,
+    format_func=compare_rows.title,
     max_selections=3,
-    **persistent("compare", default),
+    **persistent(compare_rows.KEY, compare_rows.default(choices)),
 )
-picked = [n for n in picked if n in specs][:3]
+picked = [row for row in picked if row in rows][:3]
 if not picked:
     st.warning("Pick at least one backbone above.")
     st.stop()
@@ -38,12 +38,13 @@ st.page_link(
     icon=":material/account_tree:",
 )
 st.caption(
-    f"All with {choices.weights} weights (change it in the sidebar). Big backbones take a few seconds "
-    "the first time; after that they are remembered."
+    "Pick the same backbone twice, pretrained and untrained, to see what training changes. Big backbones "
+    "take a few seconds the first time; after that they are remembered."
 )
 
-strides = sorted({stage.stride for n in picked for stage in specs[n].stages})
-crop_side = specs[picked[0]].preprocessing.crop
+names = [compare_rows.backbone(row) for row in picked]
+strides = sorted({stage.stride for n in names for stage in specs[n].stages})
+crop_side = specs[names[0]].preprocessing.crop
 ratios = [1.6] + [1.0] * len(strides) + [1.2]
 header = st.columns(ratios)
 header[0].markdown("**Backbone and its top-5**")
@@ -51,15 +52,17 @@ for cell, stride in zip(header[1:], strides, strict=False):
     cell.markdown(f"**stride {stride}**  \n{crop_side // stride} × {crop_side // stride} maps")
 header[-1].markdown("**Grad-CAM, last stage**")
 
-for name in picked:
+for picked_row in picked:
+    name, weights = compare_rows.backbone(picked_row), compare_rows.weights(picked_row)
     spec = specs[name]
     st.divider()
     result = webui.analysis(
         name,
-        choices.weights,
+        weights,
         choices.image,
         key=f"compare.{name}",
-        offer_bundled=not any(specs[n].bundled for n in picked),
+        offer_bundled=not any(specs[n].bundled for n in names),
+        use_untrained=lambda row=picked_row: compare_rows.make_untrained(row),
     )
     if result is None:
         continue
@@ -67,7 +70,7 @@ for name in picked:
     by_stride = {stage.stride: stage for stage in spec.stages}
     row = st.columns(ratios, vertical_alignment="top")
     with row[0]:
-        st.markdown(f"**{spec.title}**  \n{spec.params_millions:.1f} M parameters")
+        st.markdown(f"**{spec.title}**  \n{weights} · {spec.params_millions:.1f} M parameters")
         st.markdown(widgets.top5_lines(result))
     pictures, labels = [], []
     for cell, stride in zip(row[1:], strides, strict=False):
@@ -94,7 +97,7 @@ for name in picked:
             lambda pictures=pictures, labels=labels, cam=cam, result=result: render.image_row(
                 [*pictures, cam], labels=[*labels, f"Grad-CAM\n{result.target.label}"]
             ),
-            f"{choices.image.stem}-{name}-row.png",
-            key=f"cmp.dl.{name}",
+            f"{choices.image.stem}-{name}-{weights}-row.png",
+            key=f"cmp.dl.{picked_row}",
             label="Row (PNG)",
         )

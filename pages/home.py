@@ -4,7 +4,7 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import widgets
+from webui import guide, widgets
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -12,10 +12,9 @@ spec = choices.spec
 st.title("What does a CNN backbone see?")
 widgets.explain(
     "A **backbone** is the part of an image network that turns pixels into features. It works in "
-    "**stages**: each stage halves the picture's size and adds more channels, so early stages see "
-    "small details (edges, colours) and late stages see large things (parts, whole objects). "
-    "At the end, a **head** reads the last stage and names what it sees. Below is the real "
-    f"{spec.title} looking at your picture: each square shows one map from that stage."
+    f"**stages**. In {spec.title}, {widgets.stages_sentence(spec)}. So early stages see small details "
+    "(edges, colours) and late stages see large things (parts, whole objects). At the end, a **head** "
+    "reads the last stage and names what it sees. New here? Start with the **Lessons**."
 )
 
 result = webui.analysis_or_stop(choices)
@@ -23,6 +22,7 @@ stages = spec.stages
 crop = result.input_image
 
 st.subheader(f"{spec.title}, stage by stage")
+st.caption(f"The real {spec.title} ({choices.weights} weights) looking at your picture: one map per stage.")
 # One column per picture, a narrow one for each arrow between them.
 ratios = [3]
 for _ in stages:
@@ -83,18 +83,5 @@ with st.container(horizontal=True):
     widgets.report_button(result, f"{choices.image.stem}-{spec.name}", key="home.dl.report")
 
 st.subheader("Where to go next")
-st.page_link(
-    "pages/feature_buildup.py",
-    label="Feature build-up: browse every layer and its channels",
-    icon=":material/stacks:",
-)
-st.page_link(
-    "pages/gradcam.py",
-    label="Grad-CAM: which parts of the picture made the head decide",
-    icon=":material/target:",
-)
-st.page_link(
-    "pages/compare.py",
-    label="Compare backbones: the same picture through 2 or 3 networks",
-    icon=":material/compare:",
-)
+for path, label, icon in guide.NEXT:
+    st.page_link(path, label=label, icon=icon)

@@ -22,6 +22,7 @@ only modules that run the model; pages never touch it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 
 import streamlit as st
@@ -113,6 +114,7 @@ def analysis(
     *,
     key: str = "load",
     offer_bundled: bool = True,
+    use_untrained: Callable[[], None] | None = None,
 ) -> bv.AnalysisResult | None:
     """The analysis of ``image`` by a backbone, or ``None``.
 
@@ -123,8 +125,9 @@ def analysis(
         target: class index for Grad-CAM, or ``None`` for the top prediction.
         key: prefix of the weights buttons' keys (several backbones may fail on one page).
         offer_bundled: offer a button that switches the sidebar to the bundled backbone.
+        use_untrained: what the "untrained" button does when the weights fail (see ``weights_ui``).
     """
-    if load(name, weights, key=key, offer_bundled=offer_bundled) is None:
+    if load(name, weights, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained) is None:
         return None
     place = st.empty()
 

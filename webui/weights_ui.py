@@ -8,6 +8,8 @@ Streamlit would replay on every cache hit) and a failure is never cached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 import backbone_viz as bv
@@ -56,7 +58,14 @@ def _download_with_progress(spec: bv.BackboneSpec) -> None:
         bar.empty()
 
 
-def load(name: str, weights: str, *, key: str = "load", offer_bundled: bool = True) -> bv.Backbone | None:
+def load(
+    name: str,
+    weights: str,
+    *,
+    key: str = "load",
+    offer_bundled: bool = True,
+    use_untrained: Callable[[], None] | None = None,
+) -> bv.Backbone | None:
     """The backbone for this run, or ``None`` after explaining on the page why it cannot be loaded.
 
     Downloads pretrained weights first when needed (with a progress bar). A ``WeightsError`` (offline, a
@@ -68,6 +77,7 @@ def load(name: str, weights: str, *, key: str = "load", offer_bundled: bool = Tr
         weights: ``"pretrained"`` or ``"untrained"``.
         key: prefix of the buttons' keys (several backbones may fail on one page).
         offer_bundled: offer a button that switches the sidebar to the bundled backbone.
+        use_untrained: what the "untrained" button does (see :func:`weights_problem`).
     """
     spec = bv.get_spec(name)
     try:
@@ -76,7 +86,7 @@ def load(name: str, weights: str, *, key: str = "load", offer_bundled: bool = Tr
         with st.spinner(f"Loading {spec.title} ({weights})…"):
             return cached_backbone(name, weights)
     except bv.WeightsError as error:
-        weights_problem(spec, error, key=key, offer_bundled=offer_bundled)
+        weights_problem(spec, error, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained)
         return None
 
 
@@ -86,14 +96,24 @@ def _bundled_spec() -> bv.BackboneSpec:
 
 
 def weights_problem(
-    spec: bv.BackboneSpec, error: bv.WeightsError, *, key: str, offer_bundled: bool = True
+    spec: bv.BackboneSpec,
+    error: bv.WeightsError,
+    *,
+    key: str,
+    offer_bundled: bool = True,
+    use_untrained: Callable[[], None] | None = None,
 ) -> None:
-    """Explains a weights failure and offers backbones that need no download."""
+    """Explains a weights failure in one sentence and offers backbones that need no download; the
+    details (why, the environment variable, the commands) are folded away for the teacher.
+
+    Args:
+        use_untrained: what the "untrained" button does (default: the sidebar's weights become untrained;
+            a Compare row changes only itself).
+    """
     bundled = _bundled_spec()
-    st.error(f"**{spec.title}: the pretrained weights are not available.** {error.message}\n\n{error.hint}")
-    st.write(
-        f"You can keep exploring without a download: the bundled {bundled.title} has real weights, "
-        f"and an untrained {spec.title} shows what the same architecture does before any learning."
+    st.error(
+        f"**{spec.title}: the pretrained weights are not available.** Keep exploring with one of these:",
+        icon=":material/cloud_off:",
     )
     left, right = st.columns(2)
     if offer_bundled and not spec.bundled:
@@ -103,10 +123,13 @@ def weights_problem(
             on_click=set_backbone,
             args=(bundled.name, "pretrained"),
             type="primary",
+            help=f"{bundled.title}'s real weights come with backbone-viz.",
         )
     right.button(
         f"Use an untrained {spec.title}",
         key=f"{key}.untrained.{spec.name}",
-        on_click=set_choice,
-        args=(WEIGHTS, "untrained"),
+        on_click=use_untrained or (lambda: set_choice(WEIGHTS, "untrained")),
+        help="The same layers with random weights: what the architecture does before any learning.",
     )
+    with st.expander("For the teacher: why, and how to get these weights"):
+        st.markdown(f"{error.message}\n\n{error.hint}")

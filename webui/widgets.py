@@ -93,6 +93,28 @@ def shape_text(array_shape: tuple[int, ...]) -> str:
     return " × ".join(str(n) for n in array_shape)
 
 
+def stages_sentence(spec: bv.BackboneSpec) -> str:
+    """How ``spec``'s stages change the picture's size and channels, from its spec (VGG's stage 1 keeps the
+    full size; the others halve it at once), e.g. "stage 1 halves the 224 × 224 picture to 112 × 112, each
+    later stage halves it again, down to 7 × 7 at stage 5, while the channels grow from 16 to 1280"."""
+    stages, crop = spec.stages, spec.preprocessing.crop
+    sides = [crop // stage.stride for stage in stages]
+    first = (
+        f"stage 1 keeps the full {crop} × {crop} picture"
+        if stages[0].stride == 1
+        else f"stage 1 shrinks the {crop} × {crop} picture to {sides[0]} × {sides[0]}"
+    )
+    if all(b.stride == 2 * a.stride for a, b in zip(stages, stages[1:], strict=False)):
+        later = (
+            f"each later stage halves it again, down to {sides[-1]} × {sides[-1]} at stage {stages[-1].index}"
+        )
+    else:
+        later = "the later stages shrink it to " + ", ".join(f"{side} × {side}" for side in sides[1:])
+    channels = [stage.channels for stage in stages]
+    grow = "grow" if channels == sorted(channels) else "change"
+    return f"{first}, {later}, while the channels {grow} from {channels[0]} to {channels[-1]}"
+
+
 def stage_label(result: bv.AnalysisResult, stage: bv.StageSpec) -> str:
     """Two lines for a stage's picture: ``stage 3 · mid`` and ``40 × 28 × 28``."""
     return f"stage {stage.index} · {stage.level}\n{shape_text(result.activations[stage.last.name].shape)}"

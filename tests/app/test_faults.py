@@ -52,7 +52,9 @@ def _image_count(at: AppTest) -> int:
 
 
 def _errors(at: AppTest) -> str:
-    return "\n".join(e.value for e in at.error)
+    """The weights errors and the details folded under them for the teacher."""
+    details = [m.value for e in at.expander if e.label.startswith("For the teacher") for m in e.markdown]
+    return "\n".join([e.value for e in at.error] + details)
 
 
 def _other_session_analyses(other: AppTest, sample: str) -> None:

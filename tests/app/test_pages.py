@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
 from tests.app.helpers import texts
+from tests.conftest import CATS
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest.from_string scripts import webui from the repository root
@@ -74,7 +75,7 @@ def test_first_visit_shows_a_real_result(at: AppTest) -> None:
     assert "global pool" in text and "head" in text
     assert "cat" in at.get("progress")[0].proto.text  # the bundled weights are real: a cat is a cat
     assert _image_count(at) >= 1 + 5 + 1  # the crop, one map per stage, the sidebar preview
-    assert len(at.get("page_link")) == 3
+    assert len(at.get("page_link")) == 8  # "Where to go next": every page but Home
     assert len(at.get("download_button")) >= 2  # the stages strip and the one-page report
 
 
@@ -130,7 +131,10 @@ def test_gradcam_explains_any_class(at: AppTest) -> None:
 def test_compare_aligns_backbones_and_recovers_offline(at: AppTest) -> None:
     at.switch_page("pages/compare.py").run()
     assert not at.exception
-    assert at.multiselect(key="_w_compare").value == ["efficientnet_lite0", "resnet50"]
+    assert at.multiselect(key="_w_compare.rows").value == [
+        "efficientnet_lite0/pretrained",
+        "resnet50/pretrained",
+    ]
     assert any("ResNet-50: the pretrained weights are not available" in e.value for e in at.error)
     text = _texts(at)
     for stride in (2, 4, 8, 16, 32):
@@ -138,8 +142,25 @@ def test_compare_aligns_backbones_and_recovers_offline(at: AppTest) -> None:
     at.button(key="compare.resnet50.untrained.resnet50").click().run()
     assert not at.exception
     assert not at.error
-    assert at.radio(key="_w_weights").value == "untrained"
+    # Only that row became untrained: the sidebar's weights (and the Lite0 row) stay pretrained.
+    assert at.radio(key="_w_weights").value == "pretrained"
+    assert at.multiselect(key="_w_compare.rows").value == [
+        "efficientnet_lite0/pretrained",
+        "resnet50/untrained",
+    ]
     assert "2048 × 7 × 7" in _texts(at)  # ResNet-50's last stage, beside Lite0's 1280 × 7 × 7
+
+
+def test_compare_puts_pretrained_and_untrained_side_by_side(at: AppTest) -> None:
+    at.switch_page("pages/compare.py").run()
+    rows = ["efficientnet_lite0/pretrained", "efficientnet_lite0/untrained"]
+    at.multiselect(key="_w_compare.rows").set_value(rows).run()
+    assert not at.exception and not at.error
+    text = _texts(at)
+    assert "pretrained · 4.7 M parameters" in text and "untrained · 4.7 M parameters" in text
+    assert text.count("1280 × 7 × 7") == 2
+    pretrained_row = text.split("pretrained · 4.7 M parameters")[1].split("untrained · 4.7 M parameters")[0]
+    assert any(f"% {name}" in pretrained_row for name in CATS)  # the pretrained row's top-5 names the cat
 
 
 # ------------------------------------------------------------------------------- sidebar and pictures
@@ -274,5 +295,12 @@ def test_download_shows_progress_and_a_failure_is_explained(
     at.radio(key="_w_backbone").set_value("googlenet").run()
     assert not at.exception
     assert len(seen) == 3
-    assert any("stopped halfway" in e.value and "Try again in a minute." in e.value for e in at.error)
+    assert any(
+        "GoogLeNet (Inception v1): the pretrained weights are not available" in e.value for e in at.error
+    )
+    # The students see one sentence and buttons; why, and what to do, are folded away for the teacher.
+    details = [e for e in at.expander if e.label.startswith("For the teacher")]
+    assert details and "stopped halfway" in details[0].markdown[0].value
+    assert "Try again in a minute." in details[0].markdown[0].value
+    assert not any("stopped halfway" in e.value for e in at.error)
     assert not at.get("progress")  # the bar is gone once the download ended

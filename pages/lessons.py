@@ -1,0 +1,67 @@
+"""Lessons: seven short lessons on your picture and backbone, each a question first, then the real figure,
+then a link into the explorer at that view; a "check yourself" quiz at the end."""
+
+import streamlit as st
+
+import webui
+from webui import lessons, widgets
+from webui.lessons import LESSONS, QUIZ
+
+choices = webui.page_setup()
+spec = choices.spec
+
+st.title("Lessons: how a backbone sees")
+widgets.explain(
+    f"Seven short lessons on **your picture** and **{spec.title}**. Each asks a question first: answer it, "
+    "then see the real figure and what to notice, and follow the link to explore it yourself. Change the "
+    "picture or the backbone in the sidebar at any time: the figures and numbers follow."
+)
+
+number = lessons.current_lesson()
+done = sum(lessons.answer_of(i) is not None for i in range(len(LESSONS)))
+titles = {lesson.number: f"{lesson.number} · {lesson.title}" for lesson in LESSONS} | {QUIZ: "Check yourself"}
+st.session_state["_w_lesson.nav"] = number
+st.segmented_control(
+    f"Lesson ({done} of {len(LESSONS)} answered)",
+    list(titles),
+    format_func=lambda n: str(n) if n != QUIZ else "Quiz",
+    key="_w_lesson.nav",
+    on_change=lambda: lessons.go(st.session_state["_w_lesson.nav"] or number),
+)
+result = webui.analysis_or_stop(choices)
+
+if number != QUIZ:
+    lesson = LESSONS[number - 1]
+    st.subheader(titles[number])
+    question = lesson.question(spec)
+    choice = lessons.ask(question, number - 1)
+    if choice is None:
+        st.caption("Answer first: the figure and what to notice appear once you have chosen.")
+    else:
+        lessons.verdict(question, choice)
+        lesson.reveal(choices, result)
+        lessons.explore_link(lesson.explore(choices, result))
+else:
+    st.subheader("Check yourself")
+    questions = lessons.quiz(spec, result)
+    given = []
+    for i, question in enumerate(questions):
+        choice = lessons.ask(question, len(LESSONS) + i)
+        given.append(choice)
+        if choice is not None:
+            lessons.verdict(question, choice)
+    if all(choice is not None for choice in given):
+        right = sum(choice == q.answer for choice, q in zip(given, questions, strict=True))
+        st.markdown(f"**You got {right} of {len(questions)} right.**")
+
+back, ahead = st.columns(2)
+if number > 1:
+    back.button("← Previous", on_click=lessons.go, args=(number - 1,), key="lesson.back")
+if number < QUIZ:
+    ahead.button(
+        "Next →" if number < QUIZ - 1 else "Check yourself →",
+        on_click=lessons.go,
+        args=(number + 1,),
+        key="lesson.next",
+        type="primary",
+    )

@@ -1,0 +1,181 @@
+"""The Lessons page through AppTest (bundled EfficientNet-Lite0, untrained VGG-16, no network), and the numbers
+its sentences quote, checked on hand-made maps."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import backbone_viz as bv
+from tests.app.helpers import texts
+from webui import lessons
+from webui.guide import NEXT
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+TIMEOUT = 90
+
+
+def _open(query: dict[str, str], page: str = "pages/lessons.py") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    at.switch_page(page)
+    return at.run()
+
+
+def _texts(at: AppTest) -> str:
+    return texts(at, ("markdown", "caption", "subheader", "success", "warning"))
+
+
+def _explore(at: AppTest) -> list:
+    return [link.proto for link in at.get("page_link") if link.proto.label.startswith("Explore this")]
+
+
+# ------------------------------------------------------------------------------------------ the page
+
+
+@pytest.fixture(scope="module")
+def walk() -> AppTest:
+    """One session that answers every lesson in turn (the first choice each time)."""
+    return _open({"picture": "cat"})
+
+
+@pytest.mark.parametrize("number", range(1, lessons.LESSON_COUNT + 1))
+def test_each_lesson_asks_first_then_reveals_and_links(walk: AppTest, number: int) -> None:
+    at = walk
+    at.session_state["lesson"] = number
+    at.run()
+    assert not at.exception
+    question = at.radio(key=f"_w_lesson.q{number - 1}")
+    assert question.value is None  # nothing chosen yet: no figure, no link
+    assert "Answer first" in _texts(at) and not _explore(at)
+    lesson = lessons.LESSONS[number - 1]
+    spec = bv.get_spec("efficientnet_lite0")
+    right = lesson.question(spec).answer
+    question.set_value(right).run()
+    assert not at.exception
+    assert "**Right.**" in _texts(at)
+    assert ":material/visibility:" in _texts(at)  # the sentence on what to notice
+    links = _explore(at)
+    assert len(links) == 1
+    pages = {1: "home", 2: "feature_buildup", 3: "feature_buildup", 4: "gradcam", 5: "feature_buildup"}
+    assert links[0].page == pages.get(number, {6: "heads", 7: "inside_block"}.get(number))
+    query = dict(q.split("=", 1) for q in links[0].query_string.split("&"))
+    assert query["picture"] == "cat" and query["backbone"] == "efficientnet_lite0"
+    # The answer travels in the URL: one letter per lesson.
+    assert at.query_params["lesson"] == str(number)
+    assert at.query_params["answers"][number - 1] == lessons.LETTERS[right]
+
+
+def test_lesson_2_links_to_the_channel_it_picked(walk: AppTest) -> None:
+    walk.session_state["lesson"] = 2
+    walk.run()
+    text = _texts(walk)
+    channel = re.search(r"channel \*\*#(\d+)\*\* has the map that matches the picture's edge map best", text)
+    assert channel, text
+    link = _explore(walk)[0]
+    assert link.page == "feature_buildup"
+    assert f"channel={channel.group(1)}" in link.query_string and "layer=bn1" in link.query_string
+
+
+def test_a_link_opens_a_lesson_with_its_answers() -> None:
+    at = _open({"picture": "coffee", "lesson": "3", "answers": "ab"})
+    assert not at.exception
+    assert at.radio(key="_w_lesson.q2").value is None  # lessons 1 and 2 answered, 3 not yet
+    assert "2 of 7 answered" in at.get("button_group")[0].proto.label
+    assert "3 · Low to high" in _texts(at)
+    at.radio(key="_w_lesson.q2").set_value(0).run()  # a wrong answer: the right one is shown, and why
+    assert "Not quite: the answer is c)" in _texts(at)
+    assert at.query_params["answers"] == "aba"
+
+
+def test_the_quiz_scores_the_answers() -> None:
+    at = _open({"lesson": str(lessons.QUIZ)})
+    quiz = lessons.quiz(bv.get_spec("efficientnet_lite0"), _analysis())
+    for i, question in enumerate(quiz):
+        at.radio(key=f"_w_lesson.q{lessons.LESSON_COUNT + i}").set_value(question.answer if i else 0).run()
+    assert not at.exception
+    assert f"You got {len(quiz) - 1} of {len(quiz)} right." in _texts(at)
+
+
+def _analysis() -> bv.AnalysisResult:
+    from tests.conftest import sample
+
+    return bv.analyze(bv.load_backbone("efficientnet_lite0"), sample("cat"))
+
+
+def test_lesson_5_without_pretrained_weights_shows_the_untrained_side() -> None:
+    at = _open({"backbone": "vgg16", "weights": "untrained", "lesson": "5", "answers": "----c"})
+    assert not at.exception
+    assert "VGG-16: the pretrained weights are not available" in " ".join(e.value for e in at.error)
+    assert "only the untrained side can be shown" in _texts(at)
+
+
+def test_lesson_5_shows_the_same_layers_pretrained_and_untrained() -> None:
+    at = _open({"lesson": "5", "answers": "----c"})
+    assert not at.exception
+    text = _texts(at)
+    match = re.search(r"correlation of (\d\.\d\d) pretrained and (\d\.\d\d) untrained", text)
+    assert match and float(match.group(2)) > 0.5  # random filters still pass the picture's brightness
+    assert "**pretrained**" in text and "**untrained**" in text
+
+
+# --------------------------------------------------------------------------------------- the numbers
+
+
+def _edge_picture() -> Image.Image:
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[:, 16:] = 255  # one vertical edge in the middle
+    return Image.fromarray(pixels)
+
+
+def test_edge_channel_picks_the_map_that_lights_up_on_the_edge() -> None:
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 16, 16)).astype(np.float32)  # channel 0: noise
+    maps[1] = 0.0
+    maps[1][:, 7:9] = 1.0  # channel 1: bright along the edge
+    maps[2] = 1.0 - maps[1]  # channel 2: dark on the edge (negatively matched)
+    layer = bv.get_spec("efficientnet_lite0").layers[0]
+    result = SimpleNamespace(activations={layer.name: maps}, input_image=_edge_picture())
+    channel, r, median = lessons.edge_channel(result, layer)
+    assert channel == 1 and r > 0.9 and median < r
+
+
+def test_spots_counts_separate_bright_places() -> None:
+    cam = np.zeros((10, 10), np.float32)
+    assert lessons.spots(cam) == 0
+    cam[1:3, 1:3] = 1.0
+    cam[6:9, 6:8] = 0.8
+    cam[0, 9] = 0.2  # below half the maximum: not a spot
+    assert lessons.spots(cam) == 2
+
+
+def test_receptive_field_sentence_explains_only_what_is_true() -> None:
+    lite0 = lessons.receptive_field_sentence(bv.get_spec("efficientnet_lite0"))
+    assert "851 px" in lite0 and "more than the picture" in lite0 and "3 × 3 px" not in lite0
+    vgg = lessons.receptive_field_sentence(bv.get_spec("vgg16"))  # 196 px: less than the 224 px picture
+    assert "196 px" in vgg and "more than the picture" not in vgg
+
+
+# ----------------------------------------------------------------------------------------- Home
+
+
+def test_home_lists_every_page_and_says_how_stages_shrink() -> None:
+    pages = re.findall(r'st\.Page\("(pages/\w+\.py)"', (ROOT / "app.py").read_text())
+    assert [path for path, _, _ in NEXT] == [p for p in pages if p != "pages/home.py"]
+    at = _open({"backbone": "vgg16", "weights": "untrained"}, page="pages/home.py")
+    assert not at.exception
+    assert [link.proto.label for link in at.get("page_link")][-len(NEXT) :] == [label for _, label, _ in NEXT]
+    info = at.info[0].value
+    assert "stage 1 keeps the full 224 × 224 picture" in info and "each stage halves" not in info
+    # The sentence about the real backbone only stands once the analysis is there.
+    at = _open({"backbone": "vgg16", "weights": "pretrained"}, page="pages/home.py")
+    assert at.error and "looking at your picture" not in _texts(at)

@@ -1,0 +1,595 @@
+"""The lessons: seven short lessons on the learner's picture and backbone, then a "check yourself" quiz.
+
+Each lesson is data: a question to answer first (multiple choice, built from the spec so that its answer is
+true for every backbone), a reveal that draws this picture's real figure with one sentence made from its
+numbers, and an "explore this" link that opens an explorer page at that view (``st.page_link`` with the
+URL names of :mod:`webui.links`). The numbers come from pure functions (:func:`edge_channel`,
+:func:`brightness_match`, :func:`spots`) that tests check on their own.
+
+Progress lives in the session (``links.LESSON``: the lesson on show; ``links.ANSWERS``: one letter per
+question, ``-`` for not yet answered) and so in the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+from scipy import ndimage
+
+import backbone_viz as bv
+from backbone_viz import render
+
+from . import analysis, block_cache, widgets
+from .block_diagram import draw_block
+from .block_view import KIND_NAMES, default_block
+from .links import ANSWERS, LESSON, LESSON_COUNT
+from .state import Choices
+
+LETTERS = "abcd"
+QUIZ = LESSON_COUNT + 1  # the lesson number of the quiz
+#: A Grad-CAM cell is part of a bright spot above this fraction of the map's maximum.
+SPOT_LEVEL = 0.5
+
+
+@dataclass(frozen=True)
+class Question:
+    """A multiple-choice question: its text, the choices, the right one's index, and why it is right."""
+
+    text: str
+    choices: tuple[str, ...]
+    answer: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Explore:
+    """An "explore this" link: the page, its label and the URL names of the view it opens."""
+
+    page: str
+    label: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: int
+    title: str
+    question: Callable[[bv.BackboneSpec], Question]
+    reveal: Callable[[Choices, bv.AnalysisResult], None]
+    explore: Callable[[Choices, bv.AnalysisResult], Explore]
+
+
+# ------------------------------------------------------------------------------------- the numbers
+
+
+def _edges(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """The picture's edge map (gradient magnitude of its brightness), resized to ``size`` = (w, h)."""
+    grey = np.asarray(image.convert("L"), dtype=np.float32)
+    gx = np.zeros_like(grey)
+    gy = np.zeros_like(grey)
+    gx[:, 1:-1] = grey[:, 2:] - grey[:, :-2]
+    gy[1:-1] = grey[2:] - grey[:-2]
+    edges = Image.fromarray(np.hypot(gx, gy)).resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(edges, dtype=np.float32)
+
+
+def _correlations(maps: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each (h, w) map of ``maps`` (C, h, w) with ``reference`` (h, w); 0 for a
+    flat map."""
+    x = maps.reshape(maps.shape[0], -1).astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    y = reference.ravel().astype(np.float64)
+    y = y - y.mean()
+    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(y)
+    return np.divide(x @ y, norms, out=np.zeros(len(x)), where=norms > 0)
+
+
+def edge_channel(result: bv.AnalysisResult, layer: bv.LayerSpec) -> tuple[int, float, float]:
+    """The channel of ``layer`` whose map matches the picture's edge map best.
+
+    Returns:
+        ``(channel, its correlation, the median channel's correlation)``.
+    """
+    maps = result.activations[layer.name]
+    edges = _edges(result.input_image, (maps.shape[2], maps.shape[1]))
+    r = _correlations(maps, edges)
+    best = int(np.argmax(r))
+    return best, float(r[best]), float(np.median(r))
+
+
+def brightness_match(result: bv.AnalysisResult, layer: bv.LayerSpec) -> tuple[int, float]:
+    """The channel of ``layer`` that follows the picture's brightness best, and its correlation (either
+    sign: a channel may copy the picture as its negative)."""
+    maps = result.activations[layer.name]
+    grey = result.input_image.convert("L").resize((maps.shape[2], maps.shape[1]), Image.Resampling.BILINEAR)
+    r = np.abs(_correlations(maps, np.asarray(grey, dtype=np.float32)))
+    best = int(np.argmax(r))
+    return best, float(r[best])
+
+
+def spots(cam: np.ndarray, *, level: float = SPOT_LEVEL) -> int:
+    """How many separate bright spots a Grad-CAM map has: groups of touching cells (8-neighbours) above
+    ``level`` × its maximum; 0 for an empty map."""
+    peak = float(cam.max())
+    if peak <= 0:
+        return 0
+    _, count = ndimage.label(cam > level * peak, structure=np.ones((3, 3)))
+    return int(count)
+
+
+# ------------------------------------------------------------------------------------- the lessons
+
+
+def _maps_row(result: bv.AnalysisResult, spec: bv.BackboneSpec) -> None:
+    crop = result.input_image
+    cells = st.columns(len(spec.stages) + 1)
+    cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
+    for cell, stage in zip(cells[1:], spec.stages, strict=True):
+        image = render.map_image(render.representative(result, stage.last), size=crop.width)
+        cell.image(widgets.shown(image), caption=widgets.stage_label(result, stage), width="stretch")
+
+
+def _view(choices: Choices, **params: object) -> dict[str, str]:
+    """The URL names of this picture and backbone plus ``params``."""
+    view = {"backbone": choices.backbone, "weights": choices.weights}
+    if choices.image.kind == "sample":
+        view["picture"] = choices.image.name
+    return view | {k: str(v) for k, v in params.items()}
+
+
+def _q1(spec: bv.BackboneSpec) -> Question:
+    return Question(
+        f"Where does {spec.title}'s backbone end and its head begin?",
+        (
+            "After the first layer: everything after it is the head",
+            f"After the last stage (stage {spec.stages[-1].index}): the head reads its maps and gives one "
+            "score per class",
+            "The head comes first: it looks at the picture and tells the backbone what to find",
+            "There is no line: backbone and head are two names for the whole network",
+        ),
+        1,
+        "The backbone turns pixels into maps, stage by stage; the head only reads the last stage.",
+    )
+
+
+def _r1(choices: Choices, result: bv.AnalysisResult) -> None:
+    spec = choices.spec
+    _maps_row(result, spec)
+    last = spec.stages[-1]
+    c, h, w = result.activations[last.last.name].shape
+    top = result.predictions[0]
+    st.markdown(
+        f":material/visibility: The backbone is everything up to stage {last.index}: it gives {c} maps of "
+        f"{h} × {w}. The head reads {result.pooled.shape[0]} numbers made from them and gives "
+        f"{len(result.categories)} scores; here its top class is **{top.label}** at {top.probability:.0%}."
+    )
+
+
+def _q2(spec: bv.BackboneSpec) -> Question:
+    return Question(
+        f"What does one channel of {spec.title}'s first layer light up for?",
+        (
+            "Simple patterns at each place: an edge, a colour, a bright or dark patch",
+            "Whole objects, such as a cat's face",
+            "The name of the class",
+            "The same value everywhere: the picture's average brightness",
+        ),
+        0,
+        f"A first-layer map pixel sees only {spec.layers[0].receptive_field} × "
+        f"{spec.layers[0].receptive_field} px of the picture: enough for an edge or a colour, not an object.",
+    )
+
+
+def _r2(choices: Choices, result: bv.AnalysisResult) -> None:
+    layer = choices.spec.layers[0]
+    channel, r, median = edge_channel(result, layer)
+    maps = result.activations[layer.name]
+    crop = result.input_image
+    cells = st.columns(3)
+    cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
+    edges = _edges(crop, (maps.shape[2], maps.shape[1]))
+    cells[1].image(
+        widgets.shown(render.map_image(edges, size=crop.width, cmap="gray")),
+        caption="its edges (where brightness changes)",
+        width="stretch",
+    )
+    cells[2].image(
+        widgets.shown(render.map_image(maps[channel], size=crop.width)),
+        caption=f"channel #{channel} of {layer.label}",
+        width="stretch",
+    )
+    st.markdown(
+        f":material/visibility: How it was picked: of the {maps.shape[0]} channels of {layer.label}, channel "
+        f"**#{channel}** has the map that matches the picture's edge map best (correlation {r:.2f}; the "
+        f"median channel: {median:.2f}). Each of its pixels sees {layer.receptive_field} × "
+        f"{layer.receptive_field} px."
+    )
+
+
+def _e2(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    layer = choices.spec.layers[0]
+    channel = edge_channel(result, layer)[0]
+    return Explore(
+        "pages/feature_buildup.py",
+        f"Explore this: channel #{channel} of {layer.label} in Feature build-up",
+        _view(choices, layer=layer.name, channel=channel),
+    )
+
+
+def _q3(spec: bv.BackboneSpec) -> Question:
+    first, last = spec.stages[0], spec.stages[-1]
+    return Question(
+        f"From stage {first.index} to stage {last.index} of {spec.title}, what happens to the maps?",
+        (
+            "They grow larger and fewer",
+            "They stay the same; only the colours change",
+            "They get smaller and more numerous, and each map pixel sees a larger part of the picture",
+            "They turn into class names",
+        ),
+        2,
+        "Each stage steps over more pixels (its stride) and stacks more filters, so it sees larger things.",
+    )
+
+
+def receptive_field_sentence(spec: bv.BackboneSpec) -> str:
+    """Why a receptive field can be larger than the picture, and how small stage 1's is (from the spec)."""
+    crop = spec.preprocessing.crop
+    first, last = spec.stages[0].last, spec.stages[-1].last
+    text = (
+        f"At stage 1 a map pixel sees only {first.receptive_field} × {first.receptive_field} px, a speck of "
+        f"the {crop} × {crop} picture. At stage {spec.stages[-1].index} it sees {last.receptive_field} px."
+    )
+    if last.receptive_field > crop:
+        text += (
+            f" That is more than the picture: the receptive field counts every input position that could "
+            f"reach the map pixel through all the layers, and the zero border (padding) added around the "
+            f"picture counts too. So one map pixel can see the whole {crop} px picture and beyond."
+        )
+    return text
+
+
+def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
+    spec = choices.spec
+    _maps_row(result, spec)
+    st.dataframe(
+        [
+            {
+                "stage": stage.index,
+                "level": f"{stage.level} · {widgets.LEVEL_WORDS[stage.level]}",
+                "map size": " × ".join(str(n) for n in result.activations[stage.last.name].shape[1:]),
+                "channels": stage.channels,
+                "stride (px)": stage.stride,
+                "receptive field (px)": stage.last.receptive_field,
+            }
+            for stage in spec.stages
+        ],
+        hide_index=True,
+    )
+    st.markdown(f":material/visibility: {widgets.stages_sentence(spec).capitalize()}.")
+    st.markdown(f":material/crop_free: {receptive_field_sentence(spec)}")
+
+
+def _e3(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    layer = choices.spec.stages[-1].last
+    return Explore(
+        "pages/feature_buildup.py",
+        f"Explore this: the last layer, {layer.label}, and its receptive field in Feature build-up",
+        _view(choices, layer=layer.name),
+    )
+
+
+def _q4(spec: bv.BackboneSpec) -> Question:
+    return Question(
+        "Grad-CAM can be drawn at every stage. Which stage's map gathers the evidence in a few places, "
+        "instead of scattering it over edges and specks?",
+        (
+            "The first stage: its map is the sharpest",
+            "Every stage equally",
+            "No stage: Grad-CAM only shows edges",
+            f"The last stage (stage {spec.stages[-1].index}): the one the head reads",
+        ),
+        3,
+        "An early map pixel sees only a speck of the picture, so its evidence lies on many small edges.",
+    )
+
+
+def _r4(choices: Choices, result: bv.AnalysisResult) -> None:
+    spec, crop = choices.spec, result.input_image
+    first, last = spec.stages[0], spec.stages[-1]
+    cells = st.columns(3)
+    cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
+    count = {}
+    for cell, stage in zip(cells[1:], (first, last), strict=True):
+        cam = result.gradcam[stage.last.name]
+        count[stage.index] = spots(cam)
+        cell.image(
+            widgets.shown(render.overlay(crop, cam, alpha=0.55, cmap=render.GRADCAM_CMAP), photo=True),
+            caption=f"Grad-CAM at stage {stage.index} ({cam.shape[0]} × {cam.shape[1]})",
+            width="stretch",
+        )
+    a, b = count[first.index], count[last.index]
+    fewer = "fewer" if b < a else "no fewer" if b == a else "more"
+    st.markdown(
+        f":material/visibility: For **{result.target.label}**, the bright places (over "
+        f"{SPOT_LEVEL:.0%} of the map's maximum) form {_count(a, 'separate spot')} at stage {first.index} "
+        f"and {_count(b, 'spot')} at stage {last.index}: {fewer} at the last stage. A stage-{first.index} "
+        f"map pixel sees only {first.last.receptive_field} px, a stage-{last.index} one "
+        f"{last.last.receptive_field} px."
+    )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _e4(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    return Explore(
+        "pages/gradcam.py",
+        f"Explore this: Grad-CAM for {result.target.label} at every stage",
+        _view(choices, target=result.target.index),
+    )
+
+
+def _q5(spec: bv.BackboneSpec) -> Question:
+    return Question(
+        f"Give {spec.title} random (untrained) weights. What still works?",
+        (
+            "Nothing: every map is noise",
+            "The top-5 still names the picture, only less sure",
+            "The early stages still show the picture's edges and colours, but the top-5 is a guess",
+            "Only the last stage still works",
+        ),
+        2,
+        "Random filters still pass the picture through; recognising objects is what training adds.",
+    )
+
+
+def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
+    spec = choices.spec
+    other = "untrained" if choices.weights == "pretrained" else "pretrained"
+    pair = {choices.weights: result}
+    pair[other] = analysis(choices.backbone, other, choices.image, key="lesson5")
+    if pair[other] is None:
+        st.caption(f"Without {spec.title}'s pretrained weights, only the untrained side can be shown.")
+        return
+    first, last = spec.stages[0].last, spec.stages[-1].last
+    crop = result.input_image
+    header = st.columns([1, 2, 2, 3])
+    header[1].markdown(f"**stage {spec.stages[0].index}** · {first.label}")
+    header[2].markdown(f"**stage {spec.stages[-1].index}** · {last.label}")
+    header[3].markdown("**the head's top-3**")
+    match = {}
+    for weights in ("pretrained", "untrained"):
+        res = pair[weights]
+        match[weights] = brightness_match(res, first)[1]
+        row = st.columns([1, 2, 2, 3], vertical_alignment="center")
+        row[0].markdown(f"**{weights}**")
+        for cell, layer in zip(row[1:3], (first, last), strict=True):
+            image = render.map_image(render.representative(res, layer), size=crop.width)
+            cell.image(widgets.shown(image), width="stretch")
+        row[3].markdown("  \n".join(f"{p.probability:.0%} {p.label}" for p in res.predictions[:3]))
+    trained, random = pair["pretrained"].predictions[0], pair["untrained"].predictions[0]
+    st.markdown(
+        f":material/visibility: At stage {spec.stages[0].index}, the channel of {first.label} that follows "
+        f"the picture's brightness best does so with a correlation of {match['pretrained']:.2f} pretrained "
+        f"and {match['untrained']:.2f} untrained: random filters still pass edges and colours. The heads "
+        f"disagree: pretrained says **{trained.label}** ({trained.probability:.0%}), untrained says "
+        f"**{random.label}** ({random.probability:.0%}), a guess however sure it looks."
+    )
+
+
+def _e5(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    layer = choices.spec.stages[0].last
+    return Explore(
+        "pages/feature_buildup.py",
+        f"Explore this: {layer.label} with untrained weights in Feature build-up",
+        _view(choices, weights="untrained", layer=layer.name),
+    )
+
+
+def _q6(spec: bv.BackboneSpec) -> Question:
+    return Question(
+        f"You want {spec.title} to tell your own three kinds of leaves apart. What do you train?",
+        (
+            "The whole backbone again, from random weights",
+            "Only the first layer",
+            "Nothing: the ImageNet head already knows every leaf",
+            "Only a new head that reads the frozen backbone's features",
+        ),
+        3,
+        "The backbone's features are useful for many tasks; a small new head is enough (transfer learning).",
+    )
+
+
+def _r6(choices: Choices, result: bv.AnalysisResult) -> None:
+    spec = choices.spec
+    width = result.pooled.shape[0]
+    st.image(widgets.shown(widgets.value_strip(result.pooled)), width="stretch")
+    st.caption(f"The {width} numbers every head of {spec.title} reads for your picture (bright = large).")
+    levels = bv.feature_pyramid(result)
+    maps = ", ".join(f"{level.activation.shape[1]} × {level.activation.shape[2]}" for level in levels)
+    st.markdown(
+        f":material/visibility: The ImageNet head turns these {width} numbers into "
+        f"{len(result.categories)} scores. A new head for 3 classes needs only {3 * width + 3} weights "
+        f"({width} per class plus a bias), trained on a few photos. A detector reads {len(levels)} maps of "
+        f"the same backbone instead ({maps}), to find small and large objects."
+    )
+
+
+def _q7(spec: bv.BackboneSpec) -> Question:
+    return Question(
+        "What does a ResNet block have that a plain VGG block does not?",
+        (
+            "A shortcut: the block's output is its input plus a correction, F(x) + x",
+            "A head of its own",
+            "More colours",
+            "Nothing: the two blocks are the same",
+        ),
+        0,
+        "The shortcut lets a block learn only a correction, so very deep networks still train.",
+    )
+
+
+def _r7(choices: Choices, result: bv.AnalysisResult) -> None:
+    spec = choices.spec
+    block = next(b for b in spec.blocks if b.name == default_block(spec))
+    try:
+        inside = block_cache.cached_inside_block(
+            choices.backbone, choices.weights, choices.image.sha256, choices.image.data, block.name
+        )
+    except bv.BackboneVizError as error:
+        st.error(f"{error.message}\n\n{error.hint}")
+        return
+    st.image(widgets.shown(draw_block(block, inside)), width="stretch")
+    shortcut = (
+        "Its green arrow is the shortcut: the output is the input plus what the block adds."
+        if block.has_shortcut
+        else "It has no shortcut: every map goes through every layer."
+    )
+    st.markdown(
+        f":material/visibility: {spec.title} is built from {len(spec.blocks)} blocks; this one, "
+        f"{block.label}, is {KIND_NAMES[block.kind]}. {shortcut} The boxes show your picture inside it."
+    )
+
+
+def _e7(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    block = default_block(choices.spec)
+    return Explore(
+        "pages/inside_block.py",
+        "Explore this: the block, knock-outs and the four families in Inside a block",
+        _view(choices, layer=block),
+    )
+
+
+def _home(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    return Explore("pages/home.py", "Explore this: the stages on Home", _view(choices))
+
+
+def _heads(choices: Choices, result: bv.AnalysisResult) -> Explore:
+    return Explore(
+        "pages/heads.py", "Explore this: the head's sum and a new head of your own", _view(choices)
+    )
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(1, "Backbone and head", _q1, _r1, _home),
+    Lesson(2, "What the first layer sees", _q2, _r2, _e2),
+    Lesson(3, "Low to high", _q3, _r3, _e3),
+    Lesson(4, "Where the head looks", _q4, _r4, _e4),
+    Lesson(5, "The untrained sanity check", _q5, _r5, _e5),
+    Lesson(6, "One backbone, many heads", _q6, _r6, _heads),
+    Lesson(7, "How blocks are built", _q7, _r7, _e7),
+)
+
+
+def quiz(spec: bv.BackboneSpec, result: bv.AnalysisResult) -> tuple[Question, ...]:
+    """The "check yourself" questions, with answers from the spec and this analysis."""
+    last = spec.stages[-1]
+    h = result.activations[last.last.name].shape[1]
+    width = result.pooled.shape[0]
+    strides = (last.stride // 2, last.stride, last.stride * 2, 1)
+    return (
+        Question(
+            f"{spec.title}'s stage {last.index} turns the {spec.preprocessing.crop} px picture into maps "
+            f"{h} px wide. How many picture pixels does one map pixel step over (its stride)?",
+            tuple(f"{s} px" for s in strides),
+            1,
+            f"{spec.preprocessing.crop} / {h} = {last.stride}.",
+        ),
+        Question(
+            "Which stage's Grad-CAM is usually shown, and why?",
+            (
+                "The first: it is the sharpest",
+                "The last: it is coarse, but it is what the head reads",
+                "Any stage: they all agree",
+                "None: Grad-CAM is only for detectors",
+            ),
+            1,
+            "The head reads the last stage, so its evidence is about the class.",
+        ),
+        Question(
+            "With untrained weights, the first stage's maps…",
+            (
+                "are pure noise",
+                "are black",
+                "still show the picture's edges and colours",
+                "name the object",
+            ),
+            2,
+            "Random filters still pass the picture through; meaning is what training adds.",
+        ),
+        Question(
+            f"A new head for 5 classes reads {spec.title}'s {width} numbers. How many weights does it have, "
+            "biases included?",
+            (f"{width + 5}", f"{5 * width + 5}", f"{1000 * width}", "5"),
+            1,
+            f"{width} weights per class plus one bias: 5 × {width} + 5 = {5 * width + 5}.",
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------------- progress
+
+
+def answers() -> str:
+    """The session's answers, one letter per question (lessons, then the quiz), ``-`` when unanswered."""
+    return st.session_state.get(ANSWERS, "")
+
+
+def answer_of(slot: int) -> int | None:
+    """The choice given for question ``slot`` (0-based: lessons 0 to 6, then the quiz), or ``None``."""
+    text = answers()
+    letter = text[slot] if slot < len(text) else "-"
+    return LETTERS.index(letter) if letter in LETTERS else None
+
+
+def record(slot: int, choice: int | None) -> None:
+    """Stores the choice for question ``slot`` in the compact answers string."""
+    text = list(answers().ljust(slot + 1, "-"))
+    text[slot] = "-" if choice is None else LETTERS[choice]
+    st.session_state[ANSWERS] = "".join(text).rstrip("-") or "-"
+
+
+def current_lesson() -> int:
+    return int(st.session_state.get(LESSON, 1))
+
+
+def go(number: int) -> None:
+    """Shows lesson ``number`` (``QUIZ`` for the quiz). Usable as on_click."""
+    st.session_state[LESSON] = max(1, min(QUIZ, number))
+
+
+def ask(question: Question, slot: int) -> int | None:
+    """Draws the question as a radio with no choice made yet; returns the learner's choice (kept in the
+    answers string, so a link brings it back)."""
+    key = f"_w_lesson.q{slot}"
+    st.session_state[key] = answer_of(slot)
+    return st.radio(
+        question.text,
+        range(len(question.choices)),
+        format_func=lambda i: f"{LETTERS[i]}) {question.choices[i]}",
+        key=key,
+        on_change=lambda: record(slot, st.session_state[key]),
+    )
+
+
+def verdict(question: Question, choice: int) -> None:
+    """Right or not, and why."""
+    right = LETTERS[question.answer]
+    if choice == question.answer:
+        st.success(f"**Right.** {question.why}", icon=":material/check_circle:")
+    else:
+        st.warning(
+            f"**Not quite: the answer is {right}) {question.choices[question.answer]}.** {question.why}",
+            icon=":material/lightbulb:",
+        )
+
+
+def explore_link(explore: Explore) -> None:
+    st.page_link(
+        explore.page, label=explore.label, icon=":material/travel_explore:", query_params=explore.params
+    )
