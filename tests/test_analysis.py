@@ -168,7 +168,11 @@ def test_many_threads_on_one_model_match_serial(lite0: Backbone) -> None:
         parallel = list(pool.map(run, jobs))
     assert len(jobs) >= 8
     for s, p in zip(serial, parallel, strict=True):
-        assert s.target == p.target and s.predictions == p.predictions
+        # Same classes; probabilities equal up to float rounding: a thread of its own may sum in another
+        # order (torch's intra-op thread count is per thread), while a race would change them grossly.
+        assert s.target.index == p.target.index
+        assert [q.index for q in s.predictions] == [q.index for q in p.predictions]
+        np.testing.assert_allclose(s.probabilities, p.probabilities, rtol=1e-4, atol=1e-7)
         for layer in s.layers:
             np.testing.assert_allclose(s.gradcam[layer.name], p.gradcam[layer.name], rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(s.activations[layer.name], p.activations[layer.name], rtol=1e-5, atol=1e-6)
