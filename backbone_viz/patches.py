@@ -47,7 +47,13 @@ class Patch:
 
 
 def top_patches(
-    backbone: Backbone, layer: str | LayerSpec, channel: int, images: Sequence[Image.Image], *, k: int = 9
+    backbone: Backbone,
+    layer: str | LayerSpec,
+    channel: int,
+    images: Sequence[Image.Image],
+    *,
+    k: int = 9,
+    maps: Sequence[np.ndarray] | None = None,
 ) -> tuple[Patch, ...]:
     """The ``k`` places among ``images`` where a channel fires most, strongest first.
 
@@ -62,6 +68,9 @@ def top_patches(
         channel: a channel of that layer.
         images: RGB pictures; each is cropped as the model sees it (:meth:`Backbone.crop`).
         k: how many patches at most.
+        maps: the channel's (h, w) map on each image when they are already at hand (an analysis's
+            activations, a cached gallery), one per image in the same order; the model is then not
+            run at all.
 
     Returns:
         Up to ``k`` :class:`Patch` (fewer when the pictures hold fewer separate positions).
@@ -79,7 +88,10 @@ def top_patches(
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     crops = [backbone.crop(image) for image in images]
-    maps = _channel_maps(backbone, spec.name, channel, crops)
+    if maps is None:
+        maps = _channel_maps(backbone, spec.name, channel, crops)
+    elif len(maps) != len(crops):
+        raise ValueError(f"give one map per image: {len(maps)} maps for {len(crops)} images")
     side = _side(spec, crops[0].size) if crops else 1
     radius = max(1, math.ceil(side / spec.stride / 2))
     values = np.concatenate([m.ravel() for m in maps])

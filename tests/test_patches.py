@@ -70,3 +70,15 @@ def test_no_hooks_and_bad_requests(lite0: bv.Backbone, pictures: list) -> None:
         bv.top_patches(lite0, "bn1", 32, pictures)
     with pytest.raises(ValueError, match="k must"):
         bv.top_patches(lite0, "bn1", 0, pictures, k=0)
+
+
+def test_maps_at_hand_give_the_same_patches_without_running_the_model(lite0: bv.Backbone) -> None:
+    images = [sample("cat"), sample("coffee")]
+    layer, channel = "blocks.2.1", 5
+    computed = bv.top_patches(lite0, layer, channel, images, k=6)
+    maps = [bv.analyze(lite0, image).activations[layer][channel] for image in images]
+    given = bv.top_patches(lite0, layer, channel, images, k=6, maps=maps)
+    assert [(p.source, p.box) for p in given] == [(p.source, p.box) for p in computed]
+    assert [p.value for p in given] == pytest.approx([p.value for p in computed], rel=1e-5)
+    with pytest.raises(ValueError, match="one map per image"):
+        bv.top_patches(lite0, layer, channel, images, maps=maps[:1])

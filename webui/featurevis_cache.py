@@ -12,7 +12,9 @@ out:
   (backbone, weights);
 * single pictures: :data:`MAX_PICTURES` of (backbone, weights, layer, channel), ~20 kB each;
 * small atlases: :data:`MAX_ATLASES` of (backbone, weights);
-* each layer's gallery means: 32 (a few kB each); top patches: 32 sets of up to 9 small crops.
+* the sample photos' maps: every layer of a bundled backbone from one pass (2 entries, ~30 MB each), a
+  large backbone's per layer (8); top patches: 32 sets of up to 9 small crops, read off those maps and
+  the uploads' analyses, so that a new channel or layer never runs the model for them.
 
 Single pictures and small atlases live in a store that can be asked whether it holds a key without
 computing anything (``st.cache_resource`` cannot), so a page shows a finished picture at once and offers
@@ -23,16 +25,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Generic, TypeVar
 
 import numpy as np
 import streamlit as st
+import torch
 
 import backbone_viz as bv
-from backbone_viz.atlas import gallery_means
 
-from .caches import cached_backbone
+from .caches import cached_activations, cached_backbone, cached_picture
 from .state import ImageChoice, samples
 
 MAX_PICTURES = 128
@@ -123,10 +126,46 @@ def make_atlas(name: str, weights: str, progress: Progress) -> bv.Atlas:
     return _atlases().put((name, weights), made)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _gallery_all(name: str, weights: str) -> Mapping[str, np.ndarray]:
+    """Every listed layer's maps on the sample photos, from ONE pass (a bundled backbone: ~30 MB)."""
+    backbone = cached_backbone(name, weights)
+    layers = [layer.name for layer in backbone.spec.layers]
+    x = torch.cat([backbone.preprocess(bv.load_image(s.path)) for s in samples()])
+    with torch.no_grad():
+        out = backbone.extract(x, layers)
+    return MappingProxyType({name: _frozen(out[name]) for name in layers})
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _gallery_layer(name: str, weights: str, layer: str) -> np.ndarray:
+    backbone = cached_backbone(name, weights)
+    x = torch.cat([backbone.preprocess(bv.load_image(s.path)) for s in samples()])
+    with torch.no_grad():
+        return _frozen(backbone.extract(x, [layer])[layer])
+
+
+def gallery_maps(name: str, weights: str, layer: str) -> np.ndarray:
+    """(pictures, channels, h, w) the layer's maps on the sample photos, shared by every session.
+
+    A bundled backbone's gallery is kept for every layer at once (one pass, made by the warm start), so
+    moving the layer slider never runs the model for it; a large backbone's is kept per layer (a VGG-16
+    gallery of every layer would take ~400 MB).
+    """
+    if bv.get_spec(name).bundled:
+        return _gallery_all(name, weights)[layer]
+    return _gallery_layer(name, weights, layer)
+
+
 def gallery_max(name: str, weights: str, layer: str) -> np.ndarray:
     """(channels,) each channel's largest mean value over the sample photos."""
-    return gallery_means(cached_backbone(name, weights), layer).max(axis=0)
+    return gallery_maps(name, weights, layer).mean(axis=(2, 3)).max(axis=0)
+
+
+def _frozen(t: torch.Tensor) -> np.ndarray:
+    array = t.float().cpu().numpy()
+    array.flags.writeable = False
+    return array
 
 
 def top_patches(
@@ -146,8 +185,15 @@ def _top_patches(
     uploads_sha256: tuple[str, ...],
     _uploads: tuple[bytes, ...],
 ) -> tuple[bv.Patch, ...]:
-    images = [bv.load_image(s.path) for s in samples()] + [bv.load_image(data) for data in _uploads]
-    return bv.top_patches(cached_backbone(name, weights), layer, channel, images, k=9)
+    backbone = cached_backbone(name, weights)
+    images = [bv.load_image(s.path) for s in samples()]
+    maps = list(gallery_maps(name, weights, layer)[:, channel])
+    for sha256, data in zip(uploads_sha256, _uploads, strict=True):
+        # An upload was analysed when it was chosen: its maps are in the shared analysis cache.
+        activations, _ = cached_activations(name, weights, sha256, data)
+        images.append(cached_picture(sha256, data))
+        maps.append(activations.activations[layer][channel])
+    return bv.top_patches(backbone, layer, channel, images, k=9, maps=maps)
 
 
 def clear_made() -> None:

@@ -23,6 +23,7 @@ import time
 import backbone_viz as bv
 
 from .caches import cached_activations, cached_backbone
+from .featurevis_cache import gallery_maps
 from .state import sample_choice, samples
 
 WARM_START_ENV = "BACKBONE_VIZ_WARM_START"
@@ -33,7 +34,8 @@ _done = threading.Event()
 
 
 def run() -> float:
-    """Loads the bundled backbone (pretrained), analyses every sample picture, freezes the heap.
+    """Loads the bundled backbone (pretrained), analyses every sample picture and keeps the gallery's maps
+    of every layer (the channel card's top patches), then freezes the heap.
 
     Returns:
         The seconds it took.
@@ -45,6 +47,7 @@ def run() -> float:
         for sample in samples():
             picture = sample_choice(sample.name)
             cached_activations(spec.name, "pretrained", picture.sha256, picture.data)
+        gallery_maps(spec.name, "pretrained", spec.layers[0].name)  # every layer, for the channel card
     except bv.BackboneVizError as error:  # a missing bundle: the pages explain it to the visitor
         _log.warning("warm start incomplete: %s", error)
     gc.collect()
