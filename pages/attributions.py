@@ -33,10 +33,6 @@ result = result if target == result.target.index else webui.analysis_or_stop(cho
 
 st.subheader(f"Five maps for “{result.target.label}”, beside Grad-CAM")
 h, w = result.input_image.height, result.input_image.width
-st.caption(
-    f"Each map has one value per pixel of the {w} × {h} crop, summed over its three colour channels "
-    "as absolute values; each is scaled to its own 99th percentile, so compare shapes, not brightness."
-)
 cells = ["picture", "gradcam", *METHODS]
 for start in range(0, len(cells), 4):
     for column, cell in zip(st.columns(4), cells[start : start + 4], strict=False):
@@ -48,6 +44,11 @@ for start in range(0, len(cells), 4):
                 attribution_view.gradcam_cell(result)
             else:
                 attribution_view.method_cell(choices, cell, result.target.index)
+
+st.caption(
+    f"Each map has one value per pixel of the {w} × {h} crop, summed over its three colour channels "
+    "as absolute values; each is scaled to its own 99th percentile, so compare shapes, not brightness."
+)  # after the maps: in projector mode they come first
 
 st.subheader("Can we trust this map?")
 widgets.explain(
@@ -71,6 +72,6 @@ if data is not None:
     )
     st.caption(
         "Median rank correlation with the trained map over the pictures, after each step of the check "
-        f"(from `bench/attributions.py --write`; the check above is made on {spec.title} "
+        f"(from bench/attributions.py --write; the check above is made on {spec.title} "
         f"{choices.weights}, with your picture)."
     )

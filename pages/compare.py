@@ -83,7 +83,8 @@ for picked_row in picked:
         image = render.map_image(render.representative(result, stage.last), size=crop.width)
         cell.image(widgets.shown(image), width="stretch")
         cell.caption(
-            f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}"
+            # One line each, so that no "·" dangles when a narrow column wraps.
+            f"stage {stage.index}  \n{stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}"
         )
         pictures.append(image)
         labels.append(widgets.stage_label(result, stage))
@@ -99,5 +100,5 @@ for picked_row in picked:
             ),
             f"{choices.image.stem}-{name}-{weights}-row.png",
             key=f"cmp.dl.{picked_row}",
-            label="Row (PNG)",
+            label="PNG",
         )

@@ -4,7 +4,7 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import featurevis_view, widgets
+from webui import featurevis_view, links, widgets
 from webui.state import persistent
 
 choices = webui.page_setup()
@@ -32,7 +32,7 @@ strip = [
 for column, stage, image in zip(st.columns(len(stages)), stages, strip, strict=True):
     with column:
         st.image(widgets.shown(image, photo=True), width="stretch")
-        st.markdown(f"**stage {stage.index}** · `{stage.last.label}`  \n{widgets.level_badge(stage.level)}")
+        st.markdown(f"**stage {stage.index}**  \n`{stage.last.label}`  \n{widgets.level_badge(stage.level)}")
         st.caption(widgets.shape_text(result.activations[stage.last.name].shape))
 widgets.download_png(
     lambda: render.image_row(strip, labels=[widgets.stage_label(result, s) for s in stages]),
@@ -108,10 +108,13 @@ widgets.download_png(
 st.subheader("One channel, enlarged and laid over the picture")
 pick = st.columns([2, 3])
 channel_options = [int(c) for c in channels]
+linked = links.linked_channel(layer.name)  # a link's channel, even outside the most active ones
+if linked is not None and linked not in channel_options:
+    channel_options.append(linked)
 channel = pick[0].selectbox(
     "Channel",
     channel_options,
-    format_func=lambda c: f"#{c} (rank {channel_options.index(c) + 1}, mean {means[c]:.3g})",
+    format_func=lambda c: f"#{c} (rank {int((means > means[c]).sum()) + 1}, mean {means[c]:.3g})",
     **persistent("channel", channel_options[0], options=channel_options),
 )
 opacity = pick[1].slider("Opacity of the map", 0.0, 1.0, step=0.05, **persistent("opacity", 0.6))
@@ -134,19 +137,15 @@ with views[1]:
         key="fb.dl.overlay",
     )
 with views[2]:
-    bigger = (
-        " It is bigger than the picture: one map pixel can see everything."
-        if layer.receptive_field >= crop.width
-        else ""
-    )
     widgets.picture(
         render.receptive_field_box(crop, layer),
         photo=True,
         caption=f"red square: the {layer.receptive_field} × {layer.receptive_field} px a map pixel of "
-        f"{layer.label} can see.{bigger}",
+        f"{layer.label} can see",
         file_name=f"{stem}-{layer.label}-receptive-field.png",
         key="fb.dl.rf",
     )
+st.markdown(f":material/crop_free: {widgets.receptive_field_note(layer, crop.width)}")
 
 featurevis_view.channel_card(choices, crop, activation, layer, channel)
 featurevis_view.weights_pair(choices, layer, channel)

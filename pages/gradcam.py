@@ -72,7 +72,7 @@ with slider_place or st.container():
     )
 
 # In projector mode a spare column keeps each row's pictures within the first screen's height.
-ratios = [1.3, 2, 2, 2] + ([0.7] if present else [])
+ratios = [1.3, 2, 2, 2] + ([1.0] if present else [])
 heads = st.columns(ratios)
 heads[1].markdown("**Activation** (a strongly active channel)")
 heads[2].markdown("**Grad-CAM** (raw map)")

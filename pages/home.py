@@ -26,12 +26,12 @@ st.caption(f"The real {spec.title} ({choices.weights} weights) looking at your p
 # One column per picture, a narrow one for each arrow between them.
 ratios = [3]
 for _ in stages:
-    ratios += [0.5, 3]
-cells = st.columns(ratios, vertical_alignment="center")
+    ratios += [0.6, 3]
+cells = st.columns(ratios, vertical_alignment="center", gap=None)  # no gap: the arrows' columns are narrow
 cells[0].image(widgets.shown(crop, photo=True), width="stretch")
 cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
 for i, stage in enumerate(stages):
-    cells[1 + 2 * i].markdown("### →")
+    cells[1 + 2 * i].markdown("→")
     cells[2 + 2 * i].image(
         widgets.shown(render.map_image(render.representative(result, stage.last), size=crop.width)),
         width="stretch",
@@ -45,8 +45,8 @@ st.caption(
 
 last = stages[-1]
 pool, arrow1, head, arrow2, top = st.columns([3, 0.5, 3, 0.5, 5], vertical_alignment="center")
-arrow1.markdown("### →")
-arrow2.markdown("### →")
+arrow1.markdown("→")
+arrow2.markdown("→")
 with pool.container(border=True):
     maps = result.activations[last.last.name].shape[0]
     numbers = result.pooled.shape[0]

@@ -4,9 +4,11 @@ import streamlit as st
 
 import backbone_viz as bv
 import webui
-from webui import block_cache, block_view, widgets
+from webui import block_cache, block_view, projector, widgets
 from webui.block_diagram import draw_block, thumb_channels
 from webui.state import persistent
+
+PROJECTOR_DIAGRAM = 900  # px
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -50,7 +52,8 @@ st.markdown(
 )
 
 diagram = draw_block(block, inside)
-st.image(widgets.shown(diagram), width="stretch")
+# In projector mode the diagram is drawn narrower, so that all of it is on a 1280 × 720 first screen.
+st.image(widgets.shown(diagram), width=PROJECTOR_DIAGRAM if projector.on() else "stretch")
 st.caption(
     "Each box shows one strongly active channel of that part for your picture (bright = strongly active); "
     "the arrows carry the maps, with their channels and size. "

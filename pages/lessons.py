@@ -4,7 +4,7 @@ then a link into the explorer at that view; a "check yourself" quiz at the end."
 import streamlit as st
 
 import webui
-from webui import lessons, widgets
+from webui import lessons, projector, widgets
 from webui.lessons import LESSONS, QUIZ
 
 choices = webui.page_setup()
@@ -34,7 +34,10 @@ if number != QUIZ:
     lesson = LESSONS[number - 1]
     st.subheader(titles[number])
     question = lesson.question(spec)
-    choice = lessons.ask(question, number - 1)
+    # In projector mode an answered question folds away, so that the figure is on the first screen.
+    answered = projector.on() and lessons.answer_of(number - 1) is not None
+    with st.expander(f"The question: {question.text}") if answered else st.container():
+        choice = lessons.ask(question, number - 1)
     if choice is None:
         st.caption("Answer first: the figure and what to notice appear once you have chosen.")
     else:

@@ -235,23 +235,6 @@ def _q3(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def receptive_field_sentence(spec: bv.BackboneSpec) -> str:
-    """Why a receptive field can be larger than the picture, and how small stage 1's is (from the spec)."""
-    crop = spec.preprocessing.crop
-    first, last = spec.stages[0].last, spec.stages[-1].last
-    text = (
-        f"At stage 1 a map pixel sees only {first.receptive_field} × {first.receptive_field} px, a speck of "
-        f"the {crop} × {crop} picture. At stage {spec.stages[-1].index} it sees {last.receptive_field} px."
-    )
-    if last.receptive_field > crop:
-        text += (
-            f" That is more than the picture: the receptive field counts every input position that could "
-            f"reach the map pixel through all the layers, and the zero border (padding) added around the "
-            f"picture counts too. So one map pixel can see the whole {crop} px picture and beyond."
-        )
-    return text
-
-
 def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
     spec = choices.spec
     _maps_row(result, spec)
@@ -270,7 +253,11 @@ def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
         hide_index=True,
     )
     st.markdown(f":material/visibility: {widgets.stages_sentence(spec).capitalize()}.")
-    st.markdown(f":material/crop_free: {receptive_field_sentence(spec)}")
+    first, last = spec.stages[0].last, spec.stages[-1].last
+    st.markdown(
+        f":material/crop_free: At stage 1 a map pixel sees only {first.receptive_field} × "
+        f"{first.receptive_field} px. {widgets.receptive_field_note(last, spec.preprocessing.crop)}"
+    )
 
 
 def _e3(choices: Choices, result: bv.AnalysisResult) -> Explore:

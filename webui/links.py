@@ -42,7 +42,10 @@ LESSON_COUNT = 7
 #: Lesson answers: one letter per question, "-" for not yet answered.
 ANSWERS_PATTERN = re.compile(r"[a-d-]{1,16}")
 
-_WRITTEN = "_links.written"  # the query this session last wrote (or read)
+_WRITTEN = "_links.written"
+LINKED_CHANNEL = (
+    "_links.channel"  # (layer, channel) a link asked for  # the query this session last wrote (or read)
+)
 
 
 def layer_key(backbone: str) -> str:
@@ -53,6 +56,13 @@ def layer_key(backbone: str) -> str:
 def block_key(backbone: str) -> str:
     """Inside a block's block choice for ``backbone`` (a block is named by its layer)."""
     return f"block.{backbone}"
+
+
+def linked_channel(layer: str) -> int | None:
+    """The channel a link asked for in ``layer``, or ``None``: Feature build-up offers it even when it is
+    not among the layer's most active channels."""
+    linked = st.session_state.get(LINKED_CHANNEL)
+    return linked[1] if linked is not None and linked[0] == layer else None
 
 
 def _page() -> str:
@@ -185,6 +195,7 @@ def apply(query: Mapping[str, str]) -> list[str]:
         channel = _integer(query["channel"])
         if channel is not None and 0 <= channel < layer.channels:
             state[CHANNEL] = channel
+            state[LINKED_CHANNEL] = (layer.name, channel)
         else:
             bad("channel", query["channel"], f"{layer.label} has channels 0 to {layer.channels - 1}")
     if "target" in query:

@@ -11,6 +11,17 @@ import streamlit as st
 
 from .links import PRESENT
 
+#: On every page: labels wrap instead of being cut off with "…" in narrow columns (level badges, metric
+#: labels, inline code), so that nothing is cut off at a projector's 1280 × 720.
+BASE_CSS = """
+<style>
+.stMarkdownBadge { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  max-width: 100%; height: auto !important; }
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
+:not(pre) > code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+</style>
+"""
 #: Larger text, less padding above the title, narrower margins; nothing else changes.
 CSS = """
 <style>
@@ -36,6 +47,6 @@ def sidebar_state() -> str:
 
 
 def inject() -> None:
-    """Adds the projector CSS to this run when the mode is on (a style-only ``st.html`` takes no space)."""
-    if on():
-        st.html(CSS)
+    """Adds the page CSS to this run, and the projector CSS when the mode is on (a style-only ``st.html``
+    takes no space)."""
+    st.html(BASE_CSS + (CSS if on() else ""))

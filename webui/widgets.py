@@ -115,6 +115,29 @@ def stages_sentence(spec: bv.BackboneSpec) -> str:
     return f"{first}, {later}, while the channels {grow} from {channels[0]} to {channels[-1]}"
 
 
+#: A receptive field this small (px) is called a speck: a few pixels, enough for an edge or a colour.
+SPECK = 16
+
+
+def receptive_field_note(layer: bv.LayerSpec, crop: int) -> str:
+    """What the receptive field of ``layer`` means, and why it may be tiny or larger than the picture."""
+    rf = layer.receptive_field
+    text = (
+        f"One map pixel of {layer.label} can be changed by a {rf} × {rf} px square of the picture, its "
+        "receptive field: every layer looks at a few neighbouring pixels of the layer before, so the "
+        "square grows layer after layer."
+    )
+    if rf <= SPECK:
+        text += f" Here it is a speck of the {crop} × {crop} picture: enough for an edge or a colour, not an object."
+    elif rf > crop:
+        text += (
+            f" {rf} px is more than the {crop} px picture: the square is counted through all the layers, "
+            "and the zero border (padding) each layer adds around its maps counts too. So one map pixel can "
+            "see the whole picture."
+        )
+    return text
+
+
 def stage_label(result: bv.AnalysisResult, stage: bv.StageSpec) -> str:
     """Two lines for a stage's picture: ``stage 3 · mid`` and ``40 × 28 × 28``."""
     return f"stage {stage.index} · {stage.level}\n{shape_text(result.activations[stage.last.name].shape)}"
@@ -180,7 +203,12 @@ def class_bars(predictions: Sequence[bv.Prediction], target: bv.Prediction | Non
 
 def top5_lines(result: bv.AnalysisResult) -> str:
     """The top-5 as short markdown lines, for narrow cells."""
-    return "  \n".join(f"{p.probability:.0%} {p.label}" for p in result.predictions)
+    return "  \n".join(f"{_percent(p.probability)} {p.label}" for p in result.predictions)
+
+
+def _percent(probability: float) -> str:
+    """``"37%"``, or ``"0.1%"`` below 1 % (an untrained head's guesses would all read 0 %)."""
+    return f"{probability:.0%}" if probability >= 0.01 else f"{probability:.1%}"
 
 
 # ------------------------------------------------------------------------------------------------ heads

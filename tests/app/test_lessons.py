@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
 from tests.app.helpers import texts
-from webui import lessons
+from webui import lessons, widgets
 from webui.guide import NEXT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,11 +158,14 @@ def test_spots_counts_separate_bright_places() -> None:
     assert lessons.spots(cam) == 2
 
 
-def test_receptive_field_sentence_explains_only_what_is_true() -> None:
-    lite0 = lessons.receptive_field_sentence(bv.get_spec("efficientnet_lite0"))
-    assert "851 px" in lite0 and "more than the picture" in lite0 and "3 × 3 px" not in lite0
-    vgg = lessons.receptive_field_sentence(bv.get_spec("vgg16"))  # 196 px: less than the 224 px picture
-    assert "196 px" in vgg and "more than the picture" not in vgg
+def test_receptive_field_note_explains_only_what_is_true() -> None:
+    lite0 = bv.get_spec("efficientnet_lite0")
+    last = widgets.receptive_field_note(lite0.stages[-1].last, 224)
+    assert "851 px is more than the 224 px picture" in last and "speck" not in last
+    first = widgets.receptive_field_note(lite0.layers[0], 224)
+    assert "3 × 3 px" in first and "speck" in first and "more than" not in first
+    vgg = widgets.receptive_field_note(bv.get_spec("vgg16").stages[-1].last, 224)  # 196 px
+    assert "196 × 196 px" in vgg and "more than" not in vgg and "speck" not in vgg
 
 
 # ----------------------------------------------------------------------------------------- Home

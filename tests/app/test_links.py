@@ -167,3 +167,19 @@ def test_projector_mode_from_the_link_folds_the_explanations(page: str) -> None:
     assert at.query_params["present"] == "1"
     at.toggle(key="_w_present").set_value(False).run()
     assert at.info and "present" not in at.query_params
+
+
+def test_a_linked_channel_outside_the_most_active_ones_is_shown() -> None:
+    import backbone_viz as bv
+    from tests.conftest import sample
+
+    result = bv.analyze(bv.load_backbone("efficientnet_lite0"), sample("cat"))
+    means = result.activations["bn1"].mean(axis=(1, 2))
+    quiet = int(means.argmin())  # the stem's least active channel: never among the 16 shown first
+    at = _open("pages/feature_buildup.py", {"picture": "cat", "layer": "bn1", "channel": str(quiet)})
+    assert not at.exception and not at.toast
+    box = at.selectbox(key="_w_channel")
+    assert box.value == quiet
+    rank = int(box.format_func(quiet).split("rank ")[1].split(",")[0])
+    assert rank == int((means > means[quiet]).sum()) + 1 > 16  # its true rank, not its place in the list
+    assert at.query_params["channel"] == str(quiet)

@@ -44,6 +44,29 @@ IDLE_JS = """() => !document.querySelector('[data-testid="stStatusWidget"]')
                         ?.getAttribute('data-test-script-state') !== 'running'"""
 EXCEPTION = '[data-testid="stException"]'
 ERROR_BOX = '[data-testid="stAlertContentError"]'
+#: Texts of the main area that are cut off: a label (an element holding text, or wrapping one element
+#: that does) whose content is wider than its box (scrollWidth > clientWidth), "…" included. Slider values float over the track on purpose and code
+#: blocks, tables and charts scroll on purpose: they are left out.
+CUT_OFF_JS = """() => {
+  const cut = [];
+  for (const e of document.querySelectorAll('[data-testid="stMain"] *')) {
+    if (!e.offsetParent || !(e.innerText || '').trim()) continue;
+    const ownText = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!ownText && e.children.length > 1) continue;  // a container: its labels are checked themselves
+    if (e.closest('[data-testid="stSlider"], [data-testid="stCode"], [data-testid="stDataFrame"], '
+                  + '[data-testid="stTable"], [data-testid="stVegaLiteChart"], [data-testid="stTabs"] [role="tablist"]')) continue;
+    if (e.scrollWidth > e.clientWidth + 1) cut.push(e.innerText.trim().slice(0, 60));
+  }
+  return [...new Set(cut)];
+}"""
+#: The first picture of the main area at least 60 px wide (a page's main figure): [top, bottom] in px.
+MAIN_FIGURE_JS = """() => {
+  const img = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')]
+      .find(i => i.getBoundingClientRect().width >= 60);
+  if (!img) return null;
+  const box = img.getBoundingClientRect();
+  return [box.top, box.bottom];
+}"""
 
 
 @dataclass(frozen=True)
