@@ -63,7 +63,12 @@ def method_cell(choices: Choices, method: str, target: int) -> bv.Attribution | 
         asked = f"attr.asked.{method}"
         if st.session_state.get(asked) != (choices.backbone, choices.weights):
             st.caption(SENTENCES[method])
-            if not st.button(f"Compute it (slow on {choices.spec.title})", key=f"attr.run.{method}"):
+            # A short label: the button sits in a quarter of the page; the tooltip names the wait.
+            if not st.button(
+                "Compute it",
+                key=f"attr.run.{method}",
+                help=f"Slow on {choices.spec.title}: it runs the model many times.",
+            ):
                 return None
             st.session_state[asked] = (choices.backbone, choices.weights)
     try:
