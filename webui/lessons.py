@@ -31,6 +31,8 @@ from .state import Choices
 
 LETTERS = "abcd"
 QUIZ = LESSON_COUNT + 1  # the lesson number of the quiz
+#: A correlation with the picture's brightness this high counts as "the stage still passes the picture".
+PASSES = 0.5
 #: A Grad-CAM cell is part of a bright spot above this fraction of the map's maximum.
 SPOT_LEVEL = 0.5
 
@@ -360,10 +362,15 @@ def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
             cell.image(widgets.shown(image), width="stretch")
         row[3].markdown("  \n".join(f"{p.probability:.0%} {p.label}" for p in res.predictions[:3]))
     trained, random = pair["pretrained"].predictions[0], pair["untrained"].predictions[0]
+    passes = (
+        "random filters still pass edges and colours"
+        if match["untrained"] >= PASSES
+        else "here even the untrained first stage keeps little of the picture"
+    )
     st.markdown(
         f":material/visibility: At stage {spec.stages[0].index}, the channel of {first.label} that follows "
         f"the picture's brightness best does so with a correlation of {match['pretrained']:.2f} pretrained "
-        f"and {match['untrained']:.2f} untrained: random filters still pass edges and colours. The heads "
+        f"and {match['untrained']:.2f} untrained: {passes}. The heads "
         f"disagree: pretrained says **{trained.label}** ({trained.probability:.0%}), untrained says "
         f"**{random.label}** ({random.probability:.0%}), a guess however sure it looks."
     )
@@ -432,11 +439,14 @@ def _r7(choices: Choices, result: bv.AnalysisResult) -> None:
         st.error(f"{error.message}\n\n{error.hint}")
         return
     st.image(widgets.shown(draw_block(block, inside)), width="stretch")
-    shortcut = (
-        "Its green arrow is the shortcut: the output is the input plus what the block adds."
-        if block.has_shortcut
-        else "It has no shortcut: every map goes through every layer."
-    )
+    if block.has_shortcut:
+        shortcut = "Its green arrow is the shortcut: the output is the input plus what the block adds."
+    elif block.kind == "inception":
+        shortcut = (
+            "It has no shortcut: its branches filter the input side by side and their maps are stacked."
+        )
+    else:
+        shortcut = "It has no shortcut: every map goes through every layer."
     st.markdown(
         f":material/visibility: {spec.title} is built from {len(spec.blocks)} blocks; this one, "
         f"{block.label}, is {KIND_NAMES[block.kind]}. {shortcut} The boxes show your picture inside it."
