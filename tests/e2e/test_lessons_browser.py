@@ -220,6 +220,8 @@ def test_a_gallery_thumbnail_click_picks_the_picture(server: Server, browser) ->
     page = browser.new_page(viewport=PROJECTOR)
     _open(page, server, "")
     thumb = page.locator('.st-key-gallery [data-testid="stImage"] img').nth(6)  # the rocket
+    thumb.wait_for(timeout=SETTLE_TIMEOUT_MS)
+    thumb.scroll_into_view_if_needed()  # a mouse click only lands on what is on the screen
     box = thumb.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text("Now showing: A Falcon 9 rocket lifting off").wait_for(timeout=SETTLE_TIMEOUT_MS)
