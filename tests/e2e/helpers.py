@@ -69,6 +69,17 @@ MAIN_FIGURE_JS = """() => {
 }"""
 
 
+def offline_env(workdir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a server under test: no download can happen, and its own empty
+    torch cache in ``workdir``; ``env`` is set on top."""
+    return {
+        **os.environ,
+        "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR,
+        "TORCH_HOME": str(workdir / "torch-home"),
+        **(env or {}),
+    }
+
+
 @dataclass(frozen=True)
 class Server:
     """A running ``streamlit run app.py``."""
@@ -111,12 +122,7 @@ def streamlit_server(
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = workdir / "server.log"
-    full_env = {
-        **os.environ,
-        "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR,
-        "TORCH_HOME": str(workdir / "torch-home"),
-        **(env or {}),
-    }
+    full_env = offline_env(workdir, env)
     start = ["-m", "streamlit"] if launcher is None else [str(launcher)]
     command = [
         sys.executable, *start, "run", "app.py",
@@ -180,12 +186,7 @@ def class_server(
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = workdir / "serve.log"
-    full_env = {
-        **os.environ,
-        "BACKBONE_VIZ_WEIGHTS_MIRROR": OFFLINE_MIRROR,
-        "TORCH_HOME": str(workdir / "torch-home"),
-        **(env or {}),
-    }
+    full_env = offline_env(workdir, env)
     command = [
         sys.executable, "-m", "backbone_viz", "serve", "--replicas", str(replicas), "--port", str(port),
         "--address", "127.0.0.1",
