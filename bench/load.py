@@ -209,9 +209,9 @@ STATE_JS = """() => ({
 
 
 async def run_session(
-    browser, url: str, photo: Path, *, timeout_ms: float, shots: Path | None = None
+    browser, url: str, photo: Path, *, timeout_ms: float, shots: Path | None = None, steps: int = len(STEPS)
 ) -> Session:
-    """One student: home, upload, Feature build-up, one layer further, Grad-CAM."""
+    """One student: home, upload, Feature build-up, one layer further, Grad-CAM (the first ``steps``)."""
     result = Session()
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
@@ -228,11 +228,18 @@ async def run_session(
 
     try:
         await step("home", lambda: page.goto(url), HOME)
+        if steps < 2:
+            return result
         uploader = page.locator('[data-testid="stSidebar"] input[type="file"]')
         await step(
             "upload", lambda: uploader.set_input_files(str(photo)), f"Now showing: your picture {photo.name}"
         )
+        if steps < 3:
+            await asyncio.sleep(0.5)  # the upload's media requests, still the server's work for it
+            return result
         await step("feature", lambda: nav.get_by_text("Feature build-up", exact=True).click(), FEATURES)
+        if steps < 4:
+            return result
         before = await layer_metric(page)
         thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Layer (left").get_by_role("slider")
         changed = (
@@ -240,6 +247,8 @@ async def run_session(
             before,
         )
         await step("layer", lambda: thumb.press("ArrowRight"), FEATURES, until=changed)
+        if steps < 5:
+            return result
         await step("gradcam", lambda: nav.get_by_text("Grad-CAM", exact=True).click(), GRADCAM)
     except PlaywrightTimeout as error:
         done = len(result.times)
@@ -311,6 +320,7 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass
 class Round:
+    label: str  # which checkout served it: "this" or "baseline"
     n: int
     sessions: list[Session]
     wall_s: float
@@ -340,11 +350,14 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(workdir: Path, env: dict[str, str], replicas: int):
-    """A fresh server for one round: ``streamlit run app.py`` (replicas 0) or ``backbone_viz serve``."""
+def served(workdir: Path, env: dict[str, str], replicas: int, root: Path = ROOT):
+    """A fresh server for one round: ``streamlit run app.py`` (replicas 0) or ``backbone_viz serve``.
+
+    ``root``: the checkout whose app is served (another one for a before/after comparison).
+    """
     if replicas == 0:
         launcher, runs_log = write_launcher(workdir)
-        with streamlit_server(workdir, env=env, launcher=launcher) as server:
+        with streamlit_server(workdir, env=env, launcher=launcher, root=root) as server:
             yield Served(server.url, [server.pid], runs_log)
         return
     with class_server(workdir, replicas=replicas, env=env) as server:
@@ -364,12 +377,19 @@ async def run_round(
     spread_s: float,
     shots: Path | None,
     replicas: int = 0,
+    steps: int = len(STEPS),
+    root: Path = ROOT,
+    label: str = "this",
 ) -> Round:
-    with served(workdir / f"n{n}", env, replicas) as server:
+    with served(workdir / f"{label}-n{n}", env, replicas, root) as server:
         async with async_playwright() as p:
             browser = await p.chromium.launch(**LAUNCH)
             lower_priority(
-                [c for c in descendants(os.getpid(), exclude=-1) if c not in server.pids and not _serves(c, server)],
+                [
+                    c
+                    for c in descendants(os.getpid(), exclude=-1)
+                    if c not in server.pids and not _serves(c, server)
+                ],
                 browser_priority,
             )
             try:
@@ -386,7 +406,9 @@ async def run_round(
                     # One session's 5 settles make a shaky baseline: students one after another, each with
                     # a new photo (a model run each), give more.
                     sessions = [
-                        await run_session(browser, server.url, photos[k], timeout_ms=timeout_ms, shots=shots)
+                        await run_session(
+                            browser, server.url, photos[k], timeout_ms=timeout_ms, shots=shots, steps=steps
+                        )
                         for k in range(serial_repeats)
                     ]
                 else:
@@ -394,7 +416,7 @@ async def run_round(
                     async def student(k: int) -> Session:
                         await asyncio.sleep(spread_s * k / n)  # arrivals evenly over the spread
                         return await run_session(
-                            browser, server.url, photos[k], timeout_ms=timeout_ms, shots=shots
+                            browser, server.url, photos[k], timeout_ms=timeout_ms, shots=shots, steps=steps
                         )
 
                     sessions = await asyncio.gather(*(student(k) for k in range(n)))
@@ -406,7 +428,7 @@ async def run_round(
         rss, peak = sum(m[0] for m in memory), sum(m[1] for m in memory)
     server_cpu = cpu1[0] - cpu0[0]
     return Round(
-        n, list(sessions), wall, warmup, peak, rss, server_cpu, cpu1[1] - cpu0[1] - server_cpu,
+        label, n, list(sessions), wall, warmup, peak, rss, server_cpu, cpu1[1] - cpu0[1] - server_cpu,
         script_runs(server.runs_log, since) if server.runs_log is not None else [],
     )  # fmt: skip
 
@@ -421,28 +443,43 @@ def _serves(pid: int, server: Served) -> bool:
 
 
 def print_rounds(rounds: list[Round]) -> None:
-    base = next((statistics.median(r.times) for r in rounds if r.n == 1 and r.times), None)
+    """The table of every round, then per checkout the server's view, the steps and the verdict."""
+    labels = list(dict.fromkeys(r.label for r in rounds))
+    bases = {
+        label: next(
+            (statistics.median(r.times) for r in rounds if r.label == label and r.n == 1 and r.times), None
+        )
+        for label in labels
+    }
     print(
-        f"{'N':>3} {'settles':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'p95/p50(1)':>10} {'p95 open':>8} {'errors':>6} "
-        f"{'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'CPU s/session':>13} {'other CPU s':>11} {'wall s':>6}"
+        f"{'served':>8} {'N':>3} {'settles':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'p95/p50(1)':>10} {'p95 open':>8} "
+        f"{'errors':>6} {'peak RSS MB':>11} {'RSS after MB':>12} {'server CPU s':>12} {'CPU s/session':>13} "
+        f"{'other CPU s':>11} {'wall s':>6}"
     )
     for r in rounds:
         t = r.times
+        base = bases[r.label]
         p50, p95 = (statistics.median(t), percentile(t, 95)) if t else (float("nan"),) * 2
         ratio = f"{p95 / base:.2f}" if base else "n/a"
         opened = [v for s in r.sessions for name, v in s.times.items() if name != "home"]
         p95_open = percentile(opened, 95) if opened else float("nan")
         print(
-            f"{r.n:>3} {len(t):>7} {p50:>6.2f} {p95:>6.2f} {max(t, default=float('nan')):>6.2f} {ratio:>10} "
+            f"{r.label:>8} {r.n:>3} {len(t):>7} {p50:>6.2f} {p95:>6.2f} {max(t, default=float('nan')):>6.2f} {ratio:>10} "
             f"{p95_open:>8.2f} "
             f"{len(r.errors):>6} {r.peak_mb:>11.0f} {r.rss_after_mb:>12.0f} {r.server_cpu_s:>12.1f} "
             f"{r.server_cpu_s / max(len(r.sessions), 1):>13.2f} {r.other_cpu_s:>11.1f} {r.wall_s:>6.1f}"
         )
+    if len(labels) > 1:
+        print("server CPU per session, baseline over this checkout (same N, same photos, this run):")
+        for r in rounds:
+            other = next((b for b in rounds if b.label == "baseline" and b.n == r.n), None)
+            if r.label != "baseline" and other is not None and r.server_cpu_s > 0:
+                print(f"  N={r.n:<3} {other.server_cpu_s / r.server_cpu_s:.2f}x")
     print("server side: script runs (one page drawn for one session), wall seconds in the server:")
     for r in rounds:
         if r.runs:
             print(
-                f"  N={r.n:<3} {len(r.runs)} runs, p50 {statistics.median(r.runs):.2f}, "
+                f"  {r.label} N={r.n:<3} {len(r.runs)} runs, p50 {statistics.median(r.runs):.2f}, "
                 f"p95 {percentile(r.runs, 95):.2f}, max {max(r.runs):.2f}"
             )
     print("p50 s per step (home, upload, feature, layer, gradcam) and the teacher's first visit:")
@@ -452,20 +489,22 @@ def print_rounds(rounds: list[Round]) -> None:
             for name in STEPS
             if (v := [s.times[name] for s in r.sessions if name in s.times])
         )
-        print(f"  N={r.n:<3} {steps}  | first visit {r.warmup_s:.2f}")
+        print(f"  {r.label} N={r.n:<3} {steps}  | first visit {r.warmup_s:.2f}")
     for r in rounds:
         for error in r.errors[:5]:
-            print(f"  N={r.n} error: {error}")
-    last = rounds[-1]
-    if base and last.times:
-        ratio = percentile(last.times, 95) / base
-        verdict = [
-            f"errors {len(last.errors)} (target 0)",
-            f"p95/p50(1) {ratio:.2f} (target <= {TARGET_RATIO:g})",
-            f"peak RSS {last.peak_mb:.0f} MB (target <= {TARGET_PEAK_MB:.0f})",
-        ]
-        ok = not last.errors and ratio <= TARGET_RATIO and last.peak_mb <= TARGET_PEAK_MB
-        print(f"N={last.n}: {'; '.join(verdict)} -> {'OK' if ok else 'MISSED'}")
+            print(f"  {r.label} N={r.n} error: {error}")
+    for label in labels:
+        last = [r for r in rounds if r.label == label][-1]
+        base = bases[label]
+        if base and last.times:
+            ratio = percentile(last.times, 95) / base
+            verdict = [
+                f"errors {len(last.errors)} (target 0)",
+                f"p95/p50(1) {ratio:.2f} (target <= {TARGET_RATIO:g})",
+                f"peak RSS {last.peak_mb:.0f} MB (target <= {TARGET_PEAK_MB:.0f})",
+            ]
+            ok = not last.errors and ratio <= TARGET_RATIO and last.peak_mb <= TARGET_PEAK_MB
+            print(f"{label} N={last.n}: {'; '.join(verdict)} -> {'OK' if ok else 'MISSED'}")
 
 
 # --------------------------------------------------------------------------------------------- soak
@@ -577,6 +616,21 @@ def main() -> None:
         help="0 (default): one `streamlit run app.py`; K >= 1: `python -m backbone_viz serve --replicas K` "
         "(warm-started replicas, nginx in front for K >= 2); CPU and memory are summed over them",
     )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        choices=range(1, len(STEPS) + 1),
+        default=len(STEPS),
+        help="how many of each session's steps to take (home, upload, feature, layer, gradcam); "
+        "2 measures one upload plus the Home page",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout of backbone-viz (e.g. a `git worktree` of an older commit): each round "
+        "runs against it first, then against this one, and the CPU per session is compared (one server only)",
+    )
     parser.add_argument("--shots", type=Path, default=None, help="folder for a screenshot of every timeout")
     parser.add_argument(
         "--timeout", type=float, default=120, help="seconds one step may take before it fails"
@@ -616,25 +670,34 @@ def main() -> None:
             f"({'streamlit run app.py' if not args.replicas else f'backbone_viz serve --replicas {args.replicas}'}), "
             "then one first visit (its time: the first page after the health check)"
         )
+        if args.baseline is not None and args.replicas:
+            parser.error("--baseline compares one `streamlit run` each: leave out --replicas")
+        served_by = [("baseline", args.baseline.resolve())] if args.baseline is not None else []
+        served_by.append(("this", ROOT))
+        print(f"steps per session: {', '.join(STEPS[: args.steps])}")
         rounds = []
         for n in args.sessions:
-            rounds.append(
-                asyncio.run(
-                    run_round(
-                        n,
-                        photos,
-                        env,
-                        workdir,
-                        timeout_ms,
-                        args.serial_repeats,
-                        args.browser_priority,
-                        args.spread,
-                        args.shots,
-                        args.replicas,
+            for label, root in served_by:
+                rounds.append(
+                    asyncio.run(
+                        run_round(
+                            n,
+                            photos,
+                            env,
+                            workdir,
+                            timeout_ms,
+                            args.serial_repeats,
+                            args.browser_priority,
+                            args.spread,
+                            args.shots,
+                            args.replicas,
+                            steps=args.steps,
+                            root=root,
+                            label=label,
+                        )
                     )
                 )
-            )
-            print(f"  N={n} done in {rounds[-1].wall_s:.1f} s", flush=True)
+                print(f"  {label} N={n} done in {rounds[-1].wall_s:.1f} s", flush=True)
         print_rounds(rounds)
 
 

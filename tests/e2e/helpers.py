@@ -109,6 +109,7 @@ def streamlit_server(
     env: Mapping[str, str] | None = None,
     launcher: Path | None = None,
     startup_timeout: float = 60,
+    root: Path = ROOT,
 ) -> Iterator[Server]:
     """``streamlit run app.py`` on a free port of 127.0.0.1, offline, with its own empty torch cache.
 
@@ -118,6 +119,7 @@ def streamlit_server(
         launcher: a Python script to run instead of ``-m streamlit`` (it gets the same arguments, from
             ``run`` on), e.g. one that instruments Streamlit before starting it.
         startup_timeout: seconds to wait for ``/_stcore/health`` to answer.
+        root: the checkout whose ``app.py`` runs (another one for a before/after benchmark).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -129,7 +131,7 @@ def streamlit_server(
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
     ]  # fmt: skip
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=root, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + startup_timeout

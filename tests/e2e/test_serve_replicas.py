@@ -57,13 +57,35 @@ def _photos(folder: Path) -> list[Path]:
 def _move_layer_slider(page) -> None:
     metric = page.locator('[data-testid="stMetricValue"]').first
     before = metric.inner_text().strip()
-    page.locator('[data-testid="stSlider"]').filter(has_text="Layer").first.get_by_role("slider").press("ArrowRight")
+    page.locator('[data-testid="stSlider"]').filter(has_text="Layer").first.get_by_role("slider").press(
+        "ArrowRight"
+    )
     page.wait_for_function(
         """b => document.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() !== b""",
         arg=before,
         timeout=TIMEOUT_MS,
     )
     page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS)
+
+
+def _static_files_come_from_nginx(url: str) -> None:
+    """Streamlit's JavaScript, named in the page, comes from nginx compressed, equal to Streamlit's own."""
+    import gzip
+    import re
+
+    from backbone_viz.nginx import streamlit_static
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        page = response.read().decode()
+    script = re.search(r'src="\.?(/static/js/[^"]+\.js)"', page)
+    assert script is not None, page[:500]
+    request = urllib.request.Request(url + script.group(1), headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["X-Backbone-Viz-Replica"] == "nginx"
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert "immutable" in response.headers["Cache-Control"]
+        body = gzip.decompress(response.read())
+    assert body == (streamlit_static() / script.group(1).lstrip("/")).read_bytes()
 
 
 def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: Path) -> None:
@@ -80,6 +102,7 @@ def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: P
             if len(cookies) == 2 and all(len(v) == SESSIONS // 2 for v in cookies.values()):
                 break
         assert sorted(cookies) == sorted(f"127.0.0.1:{p}" for p in ports.values())
+        _static_files_come_from_nginx(url)
         photos = _photos(tmp_path)
         with sync_playwright() as p:
             browser = p.chromium.launch(**LAUNCH)
@@ -93,7 +116,9 @@ def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: P
                 _settle(page, HOME)
                 page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(photos[i]))
                 _settle(page, f"your picture {photos[i].name}")  # the upload reached the session's replica
-                page.locator('[data-testid="stSidebarNav"]').get_by_text("Feature build-up", exact=True).click()
+                page.locator('[data-testid="stSidebarNav"]').get_by_text(
+                    "Feature build-up", exact=True
+                ).click()
                 _settle(page, "Feature build-up")
                 _move_layer_slider(page)
                 assert page.locator(EXCEPTION).count() == 0
