@@ -4,10 +4,11 @@
 configuration written here. nginx does two jobs a Python server does badly for a whole class:
 
 * it spreads sessions over the replicas, by a cookie (see :data:`NGINX_CONF`);
-* it serves Streamlit's own browser files (``/static/``: JavaScript, CSS, fonts, about 4.6 MB for a first
-  visit) from a copy, compressed ahead of time. Through Streamlit those files cost the replica's Python
-  about 0.2 to 0.3 CPU-seconds per new browser, as much as drawing the pages, and travel uncompressed:
-  gzip makes them about 3.5x smaller, which a classroom's network notices (``bench/load.py``).
+* it serves Streamlit's own browser files (``/static/``: JavaScript, CSS, fonts; 106 files and 4.5 MB for
+  a first visit) from a copy, compressed ahead of time. Through Streamlit those files cost the replica's
+  Python about 0.2 to 0.3 CPU-seconds per new browser, as much as drawing the pages, and travel
+  uncompressed: with gzip a first visit downloads 1.7 MB instead of 4.5 MB, which a classroom's network
+  notices (measured with Chromium; ``bench/load.py`` gives the CPU).
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ def top_patches(
     *,
     k: int = 9,
     maps: Sequence[np.ndarray] | None = None,
+    cropped: bool = False,
 ) -> tuple[Patch, ...]:
     """The ``k`` places among ``images`` where a channel fires most, strongest first.
 
@@ -66,11 +67,14 @@ def top_patches(
         backbone: a loaded backbone; it is only run.
         layer: a layer of ``backbone.spec`` (dotted name, label or spec).
         channel: a channel of that layer.
-        images: RGB pictures; each is cropped as the model sees it (:meth:`Backbone.crop`).
+        images: RGB pictures; each is cropped as the model sees it (:meth:`Backbone.crop`), unless
+            ``cropped``.
         k: how many patches at most.
         maps: the channel's (h, w) map on each image when they are already at hand (an analysis's
             activations, a cached gallery), one per image in the same order; the model is then not
             run at all.
+        cropped: ``images`` are already the model's crops (an analysis's ``input_image``, or
+            :meth:`Backbone.crop` kept from before): they are used as they are.
 
     Returns:
         Up to ``k`` :class:`Patch` (fewer when the pictures hold fewer separate positions).
@@ -87,7 +91,7 @@ def top_patches(
         )
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
-    crops = [backbone.crop(image) for image in images]
+    crops = list(images) if cropped else [backbone.crop(image) for image in images]
     if maps is None:
         maps = _channel_maps(backbone, spec.name, channel, crops)
     elif len(maps) != len(crops):

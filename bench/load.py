@@ -214,6 +214,9 @@ async def run_session(
     """One student: home, upload, Feature build-up, one layer further, Grad-CAM (the first ``steps``)."""
     result = Session()
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    # Actions (a click, choosing a file) get the same patience as a settle: Playwright's own 30 s would
+    # count a browser starved by 30 others on these 2 cores as the app's error.
+    context.set_default_timeout(timeout_ms)
     page = await context.new_page()
     nav = page.locator('[data-testid="stSidebarNav"]')
 

@@ -1,10 +1,12 @@
 """Feature build-up: the layer explorer, from low-level edges to high-level objects."""
 
 import streamlit as st
+from PIL import Image
 
+import backbone_viz as bv
 import webui
 from backbone_viz import render
-from webui import featurevis_view, links, widgets
+from webui import featurevis_view, figures, links, widgets
 from webui.state import persistent
 
 choices = webui.page_setup()
@@ -25,17 +27,28 @@ stem = f"{choices.image.stem}-{spec.name}"
 # ---------------------------------------------------------------------------- the strip, low -> high
 st.subheader("One map per stage, low → mid → high")
 stages = spec.stages
-strip = [
-    render.overlay(crop, render.representative(result, s.last), alpha=0.65, cmap=render.ACTIVATION_CMAP)
-    for s in stages
-]
-for column, stage, image in zip(st.columns(len(stages)), stages, strip, strict=True):
+
+
+def strip_picture(stage: bv.StageSpec) -> Image.Image:
+    return render.overlay(
+        crop, render.representative(result, stage.last), alpha=0.65, cmap=render.ACTIVATION_CMAP
+    )
+
+
+for column, stage in zip(st.columns(len(stages)), stages, strict=True):
     with column:
-        st.image(widgets.shown(image, photo=True), width="stretch")
+        st.image(
+            figures.figure(
+                choices, ("strip", stage.index), lambda stage=stage: strip_picture(stage), photo=True
+            ),
+            width="stretch",
+        )
         st.markdown(f"**stage {stage.index}**  \n`{stage.last.label}`  \n{widgets.level_badge(stage.level)}")
         st.caption(widgets.shape_text(result.activations[stage.last.name].shape))
 widgets.download_png(
-    lambda: render.image_row(strip, labels=[widgets.stage_label(result, s) for s in stages]),
+    lambda: render.image_row(
+        [strip_picture(s) for s in stages], labels=[widgets.stage_label(result, s) for s in stages]
+    ),
     f"{stem}-strip.png",
     key="fb.dl.strip",
     label="Strip (PNG)",
@@ -95,9 +108,18 @@ with controls[2]:
         )
 
 tile_min, tile_max = (low, high) if scale == "shared" else (None, None)
-tiles = [render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max) for c in channels]
+# A shared scale depends on which channels are shown (k); an own scale on the channel alone.
+tile_view = ("tile", layer.name, scale, k if scale == "shared" else None)
+tiles = [
+    figures.figure(
+        choices,
+        (*tile_view, int(c)),
+        lambda c=c: render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max),
+    )
+    for c in channels
+]
 means = activation.reshape(channels_total, -1).mean(axis=1)
-st.image([widgets.shown(tile) for tile in tiles], caption=[f"#{int(c)}" for c in channels], width=96)
+st.image(tiles, caption=[f"#{int(c)}" for c in channels], width=96)
 widgets.download_png(
     lambda: render.channel_grid(activation, channels, shared_scale=scale == "shared"),
     f"{stem}-{layer.label}-channels.png",

@@ -4,7 +4,7 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import guide, widgets
+from webui import figures, guide, widgets
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -28,12 +28,16 @@ ratios = [3]
 for _ in stages:
     ratios += [0.6, 3]
 cells = st.columns(ratios, vertical_alignment="center", gap=None)  # no gap: the arrows' columns are narrow
-cells[0].image(widgets.shown(crop, photo=True), width="stretch")
+cells[0].image(figures.figure(choices, ("crop",), lambda: crop, photo=True), width="stretch")
 cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
 for i, stage in enumerate(stages):
     cells[1 + 2 * i].markdown("→")
     cells[2 + 2 * i].image(
-        widgets.shown(render.map_image(render.representative(result, stage.last), size=crop.width)),
+        figures.figure(
+            choices,
+            ("stage map", stage.index),
+            lambda stage=stage: render.map_image(render.representative(result, stage.last), size=crop.width),
+        ),
         width="stretch",
     )
     cells[2 + 2 * i].caption(widgets.stage_label(result, stage).replace("\n", "  \n"))

@@ -81,3 +81,15 @@ def test_an_explicit_nginx_that_does_not_exist_is_refused(tmp_path: Path) -> Non
     with pytest.raises(nginx.NginxError, match="no such program"):
         nginx.find_nginx(str(tmp_path / "nginx"))
     assert nginx.find_nginx() in (None, shutil.which("nginx"), "/usr/sbin/nginx")
+
+
+def test_serve_refuses_several_replicas_without_nginx(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from backbone_viz import serve
+
+    monkeypatch.setattr(serve, "find_nginx", lambda explicit=None: None)
+    args = argparse.Namespace(replicas=2, nginx=None, address="127.0.0.1", port=18599)
+    with pytest.raises(serve.ServeError, match="need nginx") as refused:
+        serve.serve(args)
+    assert "apt-get install nginx" in refused.value.hint

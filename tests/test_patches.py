@@ -82,3 +82,23 @@ def test_maps_at_hand_give_the_same_patches_without_running_the_model(lite0: bv.
     assert [p.value for p in given] == pytest.approx([p.value for p in computed], rel=1e-5)
     with pytest.raises(ValueError, match="one map per image"):
         bv.top_patches(lite0, layer, channel, images, maps=maps[:1])
+
+
+def test_crops_at_hand_give_the_same_patches(lite0: bv.Backbone) -> None:
+    """An analysis's crop (``input_image``) and maps give the patches of the pictures themselves."""
+    images = [sample("cat"), sample("rocket")]
+    layer, channel = "blocks.1.1", 5
+    computed = bv.top_patches(lite0, layer, channel, images, k=5)
+    results = [bv.analyze(lite0, image) for image in images]
+    crops = [r.input_image for r in results]
+    maps = [r.activations[layer][channel] for r in results]
+    given = bv.top_patches(lite0, layer, channel, crops, k=5, maps=maps, cropped=True)
+    assert [(p.source, p.box) for p in given] == [(p.source, p.box) for p in computed]
+    assert all(
+        np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(given, computed, strict=True)
+    )
+    # Without ``cropped`` a crop would be resized and cropped again: other pixels.
+    again = bv.top_patches(lite0, layer, channel, crops, k=5, maps=maps)
+    assert not all(
+        np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(again, computed, strict=True)
+    )

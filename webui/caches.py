@@ -37,6 +37,7 @@ from PIL import Image
 
 import backbone_viz as bv
 
+from . import figures
 from .turns import QUEUE, RECENT, WaitCallback
 
 BUNDLED_BACKBONES = 2
@@ -94,7 +95,9 @@ def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
         return bv.analyze_parts(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes))
 
     def gradcam(name: str, weights: str, image_sha256: str, target: int, _image_bytes: bytes) -> bv.GradCam:
-        return bv.layer_gradcam(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target)
+        return bv.layer_gradcam(
+            cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target
+        )
 
     return _Caches(
         shared(backbone, kind, backbones),
@@ -185,13 +188,15 @@ def in_turn(key: tuple, on_wait: WaitCallback | None, compute: Callable[[], T]) 
 
 
 def clear_backbones() -> None:
-    """Forgets every loaded backbone (a test's fake weights must not outlive it)."""
+    """Forgets every loaded backbone (a test's fake weights must not outlive it), and what was drawn."""
     for caches in _CACHES.values():
         caches.backbone.clear()
+    figures.clear()
 
 
 def clear_analyses() -> None:
     """Empties the activations and Grad-CAM caches (the benchmark's "first analysis"); backbones stay."""
+    figures.clear()
     for caches in _CACHES.values():
         caches.activations.clear()
         caches.gradcam.clear()

@@ -23,20 +23,19 @@ a button for one that is not made yet.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Generic, TypeVar
 
 import numpy as np
 import streamlit as st
 import torch
+from PIL import Image
 
 import backbone_viz as bv
 
 from .caches import cached_activations, cached_backbone, cached_picture
-from .state import ImageChoice, samples
+from .state import ImageChoice, sample_choice, samples
+from .store import Store
 
 MAX_PICTURES = 128
 MAX_ATLASES = 6
@@ -48,36 +47,6 @@ SMALL_ATLAS = {"per_stage": 3, "size": 96, "steps": 64, "seed": 0}
 #: What a page shows as a channel's feature visualization: a shipped atlas entry or a picture made here.
 Visual = bv.AtlasEntry | bv.FeatureVis
 Progress = Callable[[int, int], None]
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Store(Generic[K, V]):
-    """A bounded, thread-safe map, least recently used out."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> V:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @st.cache_resource(show_spinner=False)
@@ -126,12 +95,19 @@ def make_atlas(name: str, weights: str, progress: Progress) -> bv.Atlas:
     return _atlases().put((name, weights), made)
 
 
+def _gallery_pictures() -> list[Image.Image]:
+    """The sample photos, each decoded once for every session (shared pictures: read, never change)."""
+    return [
+        cached_picture(choice.sha256, choice.data) for choice in (sample_choice(s.name) for s in samples())
+    ]
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _gallery_all(name: str, weights: str) -> Mapping[str, np.ndarray]:
     """Every listed layer's maps on the sample photos, from ONE pass (a bundled backbone: ~30 MB)."""
     backbone = cached_backbone(name, weights)
     layers = [layer.name for layer in backbone.spec.layers]
-    x = torch.cat([backbone.preprocess(bv.load_image(s.path)) for s in samples()])
+    x = torch.cat([backbone.preprocess(picture) for picture in _gallery_pictures()])
     with torch.no_grad():
         out = backbone.extract(x, layers)
     return MappingProxyType({name: _frozen(out[name]) for name in layers})
@@ -140,7 +116,7 @@ def _gallery_all(name: str, weights: str) -> Mapping[str, np.ndarray]:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _gallery_layer(name: str, weights: str, layer: str) -> np.ndarray:
     backbone = cached_backbone(name, weights)
-    x = torch.cat([backbone.preprocess(bv.load_image(s.path)) for s in samples()])
+    x = torch.cat([backbone.preprocess(picture) for picture in _gallery_pictures()])
     with torch.no_grad():
         return _frozen(backbone.extract(x, [layer])[layer])
 
@@ -176,6 +152,13 @@ def top_patches(
     return _top_patches(name, weights, layer, channel, key, tuple(u.data for u in uploads))
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _gallery_crops(name: str, weights: str) -> tuple[Image.Image, ...]:
+    """The sample photos as the backbone sees them (resized and cropped once, not per layer and channel)."""
+    backbone = cached_backbone(name, weights)
+    return tuple(backbone.crop(picture) for picture in _gallery_pictures())
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _top_patches(
     name: str,
@@ -186,14 +169,14 @@ def _top_patches(
     _uploads: tuple[bytes, ...],
 ) -> tuple[bv.Patch, ...]:
     backbone = cached_backbone(name, weights)
-    images = [bv.load_image(s.path) for s in samples()]
+    crops = list(_gallery_crops(name, weights))
     maps = list(gallery_maps(name, weights, layer)[:, channel])
     for sha256, data in zip(uploads_sha256, _uploads, strict=True):
-        # An upload was analysed when it was chosen: its maps are in the shared analysis cache.
+        # An upload was analysed when it was chosen: its crop and maps are in the shared analysis cache.
         activations, _ = cached_activations(name, weights, sha256, data)
-        images.append(cached_picture(sha256, data))
+        crops.append(activations.input_image)
         maps.append(activations.activations[layer][channel])
-    return bv.top_patches(backbone, layer, channel, images, k=9, maps=maps)
+    return bv.top_patches(backbone, layer, channel, crops, k=9, maps=maps, cropped=True)
 
 
 def clear_made() -> None:

@@ -15,7 +15,7 @@ import backbone_viz as bv
 from backbone_viz import render
 
 from . import featurevis_cache as fc
-from . import widgets
+from . import figures, widgets
 from .state import Choices, ImageChoice, samples
 
 #: Session key of this learner's uploads searched for top patches (the latest :data:`MAX_UPLOADS`).
@@ -82,7 +82,10 @@ def visual_or_button(choices: Choices, weights: str, layer: bv.LayerSpec, channe
             "minutes: longer for deeper layers and bigger backbones."
         )
         return
-    st.image(widgets.shown(visual.image), width="stretch")
+    shown = figures.kept(
+        ("visual", name, weights, layer.name, channel, type(visual).__name__), lambda: visual.image
+    )
+    st.image(shown, width="stretch")
     st.caption(strength_text(visual, best))
 
 
@@ -108,10 +111,22 @@ def channel_card(
             patches = fc.top_patches(choices.backbone, choices.weights, layer.name, channel, uploads)
         names = [s.name for s in samples()] + [u.stem for u in uploads]
         if patches:
+            # Named by what chose them: the backbone, weights, layer, channel and the uploads looked through.
+            view = (
+                "patch",
+                choices.backbone,
+                choices.weights,
+                layer.name,
+                channel,
+                tuple(u.sha256 for u in uploads),
+            )
             for start in range(0, len(patches), 3):
-                for column, p in zip(st.columns(3), patches[start : start + 3], strict=False):
+                for column, (i, p) in zip(
+                    st.columns(3), list(enumerate(patches))[start : start + 3], strict=False
+                ):
                     with column:
-                        st.image(widgets.shown(p.image.resize((96, 96)), photo=True), width="stretch")
+                        thumb = figures.kept((*view, i), lambda p=p: p.image.resize((96, 96)), photo=True)
+                        st.image(thumb, width="stretch")
                         st.caption(f"{p.value:.3g} · {names[p.source]}")
             st.caption(
                 f"Each patch is the {patches[0].image.width} px square of a photo that one map position of "
@@ -122,7 +137,14 @@ def channel_card(
     with columns[2]:
         st.markdown("**Where it fires on your picture**")
         one = activation[channel]
-        st.image(widgets.shown(render.overlay(crop, one, alpha=0.6, cmap=render.ACTIVATION_CMAP), photo=True))
+        st.image(
+            figures.figure(
+                choices,
+                ("card overlay", layer.name, channel),
+                lambda: render.overlay(crop, one, alpha=0.6, cmap=render.ACTIVATION_CMAP),
+                photo=True,
+            )
+        )
         st.caption(
             f"values from {float(one.min()):.3g} to {float(one.max()):.3g}, mean {float(one.mean()):.3g}"
         )

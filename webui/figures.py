@@ -1,0 +1,53 @@
+"""Pictures a page draws from an analysis, drawn and encoded once, shared by every rerun and session.
+
+A map or an overlay costs 1 to 5 ms to draw and encode, and a page shows 5 to 15 of them on every
+rerun: moving a slider redraws the whole page, and a class opens the same pages on the same sample
+pictures. What they show depends only on the analysis (backbone, weights, picture) and the view (which
+figure, which layer or channel), so their bytes are kept under that key (issue 13: "encode each figure
+once per (analysis, view)"). ``st.image`` then sends the same bytes, which Streamlit's media store
+keeps once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+from PIL import Image
+
+from . import widgets
+from .state import Choices
+from .store import Store
+
+#: Encoded figures kept: a map or overlay is 2 to 50 kB, so at most about 25 MB.
+MAX_FIGURES = 1024
+
+_FIGURES: Store[tuple[Hashable, ...], bytes] = Store(MAX_FIGURES)
+
+
+def figure(
+    choices: Choices, view: tuple[Hashable, ...], draw: Callable[[], Image.Image], *, photo: bool = False
+) -> bytes:
+    """The bytes ``st.image`` gets for one figure of the chosen picture's analysis.
+
+    Args:
+        choices: the session's backbone, weights and picture (the analysis the figure is drawn from).
+        view: what else the figure depends on, e.g. ``("home.stage", 3)`` or ``("fb.overlay", layer, ch)``:
+            every value that ``draw`` reads besides the analysis.
+        draw: draws the figure (only when it is not kept yet).
+        photo: as :func:`webui.widgets.shown` (JPEG for photo-like pictures, else a fast PNG).
+    """
+    return kept((choices.backbone, choices.weights, choices.image.sha256, *view), draw, photo=photo)
+
+
+def kept(key: tuple[Hashable, ...], draw: Callable[[], Image.Image], *, photo: bool = False) -> bytes:
+    """The bytes of a figure that ``key`` names completely (for one that is not drawn from the analysis,
+    e.g. a channel's feature visualization: backbone, weights, layer, channel)."""
+    made = _FIGURES.get(key)
+    if made is None:
+        made = _FIGURES.put(key, widgets.shown(draw(), photo=photo))
+    return made
+
+
+def clear() -> None:
+    """Forgets every kept figure (with the analyses and backbones they were drawn from)."""
+    _FIGURES.clear()
