@@ -4,8 +4,10 @@ then a link into the explorer at that view; a "check yourself" quiz at the end."
 import streamlit as st
 
 import webui
-from webui import lessons, projector, widgets
-from webui.lessons import LESSONS, QUIZ
+from webui import lesson_progress as progress
+from webui import projector, widgets
+from webui.lesson_progress import QUIZ
+from webui.lessons import LESSONS, quiz
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -17,8 +19,8 @@ widgets.explain(
     "picture or the backbone in the sidebar at any time: the figures and numbers follow."
 )
 
-number = lessons.current_lesson()
-done = sum(lessons.answer_of(i) is not None for i in range(len(LESSONS)))
+number = progress.current_lesson()
+done = sum(progress.answer_of(i) is not None for i in range(len(LESSONS)))
 titles = {lesson.number: f"{lesson.number} · {lesson.title}" for lesson in LESSONS} | {QUIZ: "Check yourself"}
 st.session_state["_w_lesson.nav"] = number
 st.segmented_control(
@@ -26,7 +28,7 @@ st.segmented_control(
     list(titles),
     format_func=lambda n: str(n) if n != QUIZ else "Quiz",
     key="_w_lesson.nav",
-    on_change=lambda: lessons.go(st.session_state["_w_lesson.nav"] or number),
+    on_change=lambda: progress.go(st.session_state["_w_lesson.nav"] or number),
 )
 result = webui.analysis_or_stop(choices)
 
@@ -35,35 +37,35 @@ if number != QUIZ:
     st.subheader(titles[number])
     question = lesson.question(spec)
     # In projector mode an answered question folds away, so that the figure is on the first screen.
-    answered = projector.on() and lessons.answer_of(number - 1) is not None
+    answered = projector.on() and progress.answer_of(number - 1) is not None
     with st.expander(f"The question: {question.text}") if answered else st.container():
-        choice = lessons.ask(question, number - 1)
+        choice = progress.ask(question, number - 1)
     if choice is None:
         st.caption("Answer first: the figure and what to notice appear once you have chosen.")
     else:
-        lessons.verdict(question, choice)
+        progress.verdict(question, choice)
         lesson.reveal(choices, result)
-        lessons.explore_link(lesson.explore(choices, result))
+        progress.explore_link(lesson.explore(choices, result))
 else:
     st.subheader("Check yourself")
-    questions = lessons.quiz(spec, result)
+    questions = quiz(spec, result)
     given = []
     for i, question in enumerate(questions):
-        choice = lessons.ask(question, len(LESSONS) + i)
+        choice = progress.ask(question, len(LESSONS) + i)
         given.append(choice)
         if choice is not None:
-            lessons.verdict(question, choice)
+            progress.verdict(question, choice)
     if all(choice is not None for choice in given):
         right = sum(choice == q.answer for choice, q in zip(given, questions, strict=True))
         st.markdown(f"**You got {right} of {len(questions)} right.**")
 
 back, ahead = st.columns(2)
 if number > 1:
-    back.button("← Previous", on_click=lessons.go, args=(number - 1,), key="lesson.back")
+    back.button("← Previous", on_click=progress.go, args=(number - 1,), key="lesson.back")
 if number < QUIZ:
     ahead.button(
         "Next →" if number < QUIZ - 1 else "Check yourself →",
-        on_click=lessons.go,
+        on_click=progress.go,
         args=(number + 1,),
         key="lesson.next",
         type="primary",

@@ -3,11 +3,8 @@
 Each lesson is data: a question to answer first (multiple choice, built from the spec so that its answer is
 true for every backbone), a reveal that draws this picture's real figure with one sentence made from its
 numbers, and an "explore this" link that opens an explorer page at that view (``st.page_link`` with the
-URL names of :mod:`webui.links`). The numbers come from pure functions (:func:`edge_channel`,
-:func:`brightness_match`, :func:`spots`) that tests check on their own.
-
-Progress lives in the session (``links.LESSON``: the lesson on show; ``links.ANSWERS``: one letter per
-question, ``-`` for not yet answered) and so in the URL.
+URL names of :mod:`webui.links`). The numbers come from :mod:`backbone_viz.facts`; the learner's
+progress and the widgets that ask are in :mod:`webui.lesson_progress`.
 """
 
 from __future__ import annotations
@@ -15,45 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import streamlit as st
-from PIL import Image
-from scipy import ndimage
 
 import backbone_viz as bv
 from backbone_viz import render
+from backbone_viz.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
 
 from . import analysis, block_cache, widgets
 from .block_diagram import draw_block
 from .block_view import KIND_NAMES, default_block
-from .links import ANSWERS, LESSON, LESSON_COUNT
+from .lesson_progress import Explore, Question
 from .state import Choices
 
-LETTERS = "abcd"
-QUIZ = LESSON_COUNT + 1  # the lesson number of the quiz
 #: A correlation with the picture's brightness this high counts as "the stage still passes the picture".
 PASSES = 0.5
-#: A Grad-CAM cell is part of a bright spot above this fraction of the map's maximum.
-SPOT_LEVEL = 0.5
-
-
-@dataclass(frozen=True)
-class Question:
-    """A multiple-choice question: its text, the choices, the right one's index, and why it is right."""
-
-    text: str
-    choices: tuple[str, ...]
-    answer: int
-    why: str
-
-
-@dataclass(frozen=True)
-class Explore:
-    """An "explore this" link: the page, its label and the URL names of the view it opens."""
-
-    page: str
-    label: str
-    params: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -63,64 +35,6 @@ class Lesson:
     question: Callable[[bv.BackboneSpec], Question]
     reveal: Callable[[Choices, bv.AnalysisResult], None]
     explore: Callable[[Choices, bv.AnalysisResult], Explore]
-
-
-# ------------------------------------------------------------------------------------- the numbers
-
-
-def _edges(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
-    """The picture's edge map (gradient magnitude of its brightness), resized to ``size`` = (w, h)."""
-    grey = np.asarray(image.convert("L"), dtype=np.float32)
-    gx = np.zeros_like(grey)
-    gy = np.zeros_like(grey)
-    gx[:, 1:-1] = grey[:, 2:] - grey[:, :-2]
-    gy[1:-1] = grey[2:] - grey[:-2]
-    edges = Image.fromarray(np.hypot(gx, gy)).resize(size, Image.Resampling.BILINEAR)
-    return np.asarray(edges, dtype=np.float32)
-
-
-def _correlations(maps: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each (h, w) map of ``maps`` (C, h, w) with ``reference`` (h, w); 0 for a
-    flat map."""
-    x = maps.reshape(maps.shape[0], -1).astype(np.float64)
-    x = x - x.mean(axis=1, keepdims=True)
-    y = reference.ravel().astype(np.float64)
-    y = y - y.mean()
-    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(y)
-    return np.divide(x @ y, norms, out=np.zeros(len(x)), where=norms > 0)
-
-
-def edge_channel(result: bv.AnalysisResult, layer: bv.LayerSpec) -> tuple[int, float, float]:
-    """The channel of ``layer`` whose map matches the picture's edge map best.
-
-    Returns:
-        ``(channel, its correlation, the median channel's correlation)``.
-    """
-    maps = result.activations[layer.name]
-    edges = _edges(result.input_image, (maps.shape[2], maps.shape[1]))
-    r = _correlations(maps, edges)
-    best = int(np.argmax(r))
-    return best, float(r[best]), float(np.median(r))
-
-
-def brightness_match(result: bv.AnalysisResult, layer: bv.LayerSpec) -> tuple[int, float]:
-    """The channel of ``layer`` that follows the picture's brightness best, and its correlation (either
-    sign: a channel may copy the picture as its negative)."""
-    maps = result.activations[layer.name]
-    grey = result.input_image.convert("L").resize((maps.shape[2], maps.shape[1]), Image.Resampling.BILINEAR)
-    r = np.abs(_correlations(maps, np.asarray(grey, dtype=np.float32)))
-    best = int(np.argmax(r))
-    return best, float(r[best])
-
-
-def spots(cam: np.ndarray, *, level: float = SPOT_LEVEL) -> int:
-    """How many separate bright spots a Grad-CAM map has: groups of touching cells (8-neighbours) above
-    ``level`` × its maximum; 0 for an empty map."""
-    peak = float(cam.max())
-    if peak <= 0:
-        return 0
-    _, count = ndimage.label(cam > level * peak, structure=np.ones((3, 3)))
-    return int(count)
 
 
 # ------------------------------------------------------------------------------------- the lessons
@@ -193,9 +107,9 @@ def _r2(choices: Choices, result: bv.AnalysisResult) -> None:
     crop = result.input_image
     cells = st.columns(3)
     cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
-    edges = _edges(crop, (maps.shape[2], maps.shape[1]))
+    edge_map = edges(crop, (maps.shape[2], maps.shape[1]))
     cells[1].image(
-        widgets.shown(render.map_image(edges, size=crop.width, cmap="gray")),
+        widgets.shown(render.map_image(edge_map, size=crop.width, cmap="gray")),
         caption="its edges (where brightness changes)",
         width="stretch",
     )
@@ -526,67 +440,4 @@ def quiz(spec: bv.BackboneSpec, result: bv.AnalysisResult) -> tuple[Question, ..
             1,
             f"{width} weights per class plus one bias: 5 × {width} + 5 = {5 * width + 5}.",
         ),
-    )
-
-
-# ----------------------------------------------------------------------------------------- progress
-
-
-def answers() -> str:
-    """The session's answers, one letter per question (lessons, then the quiz), ``-`` when unanswered."""
-    return st.session_state.get(ANSWERS, "")
-
-
-def answer_of(slot: int) -> int | None:
-    """The choice given for question ``slot`` (0-based: lessons 0 to 6, then the quiz), or ``None``."""
-    text = answers()
-    letter = text[slot] if slot < len(text) else "-"
-    return LETTERS.index(letter) if letter in LETTERS else None
-
-
-def record(slot: int, choice: int | None) -> None:
-    """Stores the choice for question ``slot`` in the compact answers string."""
-    text = list(answers().ljust(slot + 1, "-"))
-    text[slot] = "-" if choice is None else LETTERS[choice]
-    st.session_state[ANSWERS] = "".join(text).rstrip("-") or "-"
-
-
-def current_lesson() -> int:
-    return int(st.session_state.get(LESSON, 1))
-
-
-def go(number: int) -> None:
-    """Shows lesson ``number`` (``QUIZ`` for the quiz). Usable as on_click."""
-    st.session_state[LESSON] = max(1, min(QUIZ, number))
-
-
-def ask(question: Question, slot: int) -> int | None:
-    """Draws the question as a radio with no choice made yet; returns the learner's choice (kept in the
-    answers string, so a link brings it back)."""
-    key = f"_w_lesson.q{slot}"
-    st.session_state[key] = answer_of(slot)
-    return st.radio(
-        question.text,
-        range(len(question.choices)),
-        format_func=lambda i: f"{LETTERS[i]}) {question.choices[i]}",
-        key=key,
-        on_change=lambda: record(slot, st.session_state[key]),
-    )
-
-
-def verdict(question: Question, choice: int) -> None:
-    """Right or not, and why."""
-    right = LETTERS[question.answer]
-    if choice == question.answer:
-        st.success(f"**Right.** {question.why}", icon=":material/check_circle:")
-    else:
-        st.warning(
-            f"**Not quite: the answer is {right}) {question.choices[question.answer]}.** {question.why}",
-            icon=":material/lightbulb:",
-        )
-
-
-def explore_link(explore: Explore) -> None:
-    st.page_link(
-        explore.page, label=explore.label, icon=":material/travel_explore:", query_params=explore.params
     )

@@ -14,9 +14,11 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
+from backbone_viz import facts
 from tests.app.helpers import texts
-from webui import lessons, widgets
+from webui import lesson_progress, lessons, widgets
 from webui.guide import NEXT
+from webui.links import LESSON_COUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -48,7 +50,7 @@ def walk() -> AppTest:
     return _open({"picture": "cat"})
 
 
-@pytest.mark.parametrize("number", range(1, lessons.LESSON_COUNT + 1))
+@pytest.mark.parametrize("number", range(1, LESSON_COUNT + 1))
 def test_each_lesson_asks_first_then_reveals_and_links(walk: AppTest, number: int) -> None:
     at = walk
     at.session_state["lesson"] = number
@@ -72,7 +74,7 @@ def test_each_lesson_asks_first_then_reveals_and_links(walk: AppTest, number: in
     assert query["picture"] == "cat" and query["backbone"] == "efficientnet_lite0"
     # The answer travels in the URL: one letter per lesson.
     assert at.query_params["lesson"] == str(number)
-    assert at.query_params["answers"][number - 1] == lessons.LETTERS[right]
+    assert at.query_params["answers"][number - 1] == lesson_progress.LETTERS[right]
 
 
 def test_lesson_2_links_to_the_channel_it_picked(walk: AppTest) -> None:
@@ -98,10 +100,10 @@ def test_a_link_opens_a_lesson_with_its_answers() -> None:
 
 
 def test_the_quiz_scores_the_answers() -> None:
-    at = _open({"lesson": str(lessons.QUIZ)})
+    at = _open({"lesson": str(lesson_progress.QUIZ)})
     quiz = lessons.quiz(bv.get_spec("efficientnet_lite0"), _analysis())
     for i, question in enumerate(quiz):
-        at.radio(key=f"_w_lesson.q{lessons.LESSON_COUNT + i}").set_value(question.answer if i else 0).run()
+        at.radio(key=f"_w_lesson.q{LESSON_COUNT + i}").set_value(question.answer if i else 0).run()
     assert not at.exception
     assert f"You got {len(quiz) - 1} of {len(quiz)} right." in _texts(at)
 
@@ -145,17 +147,17 @@ def test_edge_channel_picks_the_map_that_lights_up_on_the_edge() -> None:
     maps[2] = 1.0 - maps[1]  # channel 2: dark on the edge (negatively matched)
     layer = bv.get_spec("efficientnet_lite0").layers[0]
     result = SimpleNamespace(activations={layer.name: maps}, input_image=_edge_picture())
-    channel, r, median = lessons.edge_channel(result, layer)
+    channel, r, median = facts.edge_channel(result, layer)
     assert channel == 1 and r > 0.9 and median < r
 
 
 def test_spots_counts_separate_bright_places() -> None:
     cam = np.zeros((10, 10), np.float32)
-    assert lessons.spots(cam) == 0
+    assert facts.spots(cam) == 0
     cam[1:3, 1:3] = 1.0
     cam[6:9, 6:8] = 0.8
     cam[0, 9] = 0.2  # below half the maximum: not a spot
-    assert lessons.spots(cam) == 2
+    assert facts.spots(cam) == 2
 
 
 def test_receptive_field_note_explains_only_what_is_true() -> None:

@@ -27,7 +27,8 @@ from tests.e2e.helpers import (
     streamlit_server,
 )
 from tests.e2e.test_browser import SETTLE_TIMEOUT_MS, _screenshot_dir, _settle
-from webui import lessons
+from webui import lesson_progress, lessons
+from webui.links import LESSON_COUNT
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),
@@ -106,7 +107,7 @@ def test_each_lesson_asks_reveals_and_links(server: Server, browser) -> None:
         assert link.count() == 1
         query = _query(link.get_attribute("href"))
         assert query["picture"] == "cat" and query["backbone"] == spec.name
-        assert _query(page.url)["answers"][lesson.number - 1] == lessons.LETTERS[question.answer]
+        assert _query(page.url)["answers"][lesson.number - 1] == lesson_progress.LETTERS[question.answer]
         if lesson.number == 2:  # the edge channel opens in Feature build-up, layer and channel set
             channel = query["channel"]
             link.click()
@@ -129,8 +130,8 @@ def test_the_quiz_from_a_link(server: Server, browser) -> None:
     quiz = lessons.quiz(
         bv.get_spec("efficientnet_lite0"), bv.analyze(bv.load_backbone("efficientnet_lite0"), sample("cat"))
     )
-    given = "".join(lessons.LETTERS[q.answer] for q in quiz)
-    _open(page, server, "lessons", f"lesson={lessons.QUIZ}&answers={'-' * lessons.LESSON_COUNT}{given}")
+    given = "".join(lesson_progress.LETTERS[q.answer] for q in quiz)
+    _open(page, server, "lessons", f"lesson={lesson_progress.QUIZ}&answers={'-' * LESSON_COUNT}{given}")
     assert _main(page).get_by_text(f"You got {len(quiz)} of {len(quiz)} right.").count() == 1
     page.close()
 
