@@ -19,7 +19,7 @@ from .analysis import (
     layer_gradcam,
     upsample,
 )
-from .atlas import Atlas, AtlasEntry, compute_atlas, load_atlas
+from .atlas import Atlas, AtlasEntry, compute_atlas, gallery_maps, load_atlas
 from .attributions import Attribution, attribute
 from .backbones import Backbone, default_device, load_backbone
 from .blocks import BlockSpec, PartSpec
@@ -74,6 +74,7 @@ __all__ = [
     "block_ablation",
     "check_fits",
     "compute_atlas",
+    "gallery_maps",
     "default_device",
     "example_set",
     "feature_pyramid",

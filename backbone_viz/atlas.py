@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -92,13 +92,34 @@ class Atlas:
         return None
 
 
+def gallery_maps(
+    backbone: Backbone, layers: Sequence[str | LayerSpec], pictures: Sequence[Image.Image] | None = None
+) -> dict[str, np.ndarray]:
+    """Each layer's maps on the sample photos, from ONE no-grad pass that stops at the deepest layer.
+
+    Args:
+        backbone: a loaded backbone; it is only run.
+        layers: layers of ``backbone.spec`` (dotted names, labels or specs).
+        pictures: the sample photos already decoded (a cache), in :func:`list_samples` order; by default
+            they are read here.
+
+    Returns:
+        ``{layer name: (pictures, channels, h, w) float32 array}``.
+    """
+    names = [
+        layer.name if isinstance(layer, LayerSpec) else backbone.spec.layer(layer).name for layer in layers
+    ]
+    if pictures is None:
+        pictures = [load_image(s.path) for s in list_samples()]
+    x = torch.cat([backbone.preprocess(picture) for picture in pictures])
+    with torch.no_grad():
+        out = backbone.extract(x, names)
+    return {name: out[name].float().cpu().numpy() for name in names}
+
+
 def gallery_means(backbone: Backbone, layer: str | LayerSpec) -> np.ndarray:
     """(pictures, channels) float32: each channel's mean value over the layer's map, for each sample photo."""
-    name = layer.name if isinstance(layer, LayerSpec) else backbone.spec.layer(layer).name
-    x = torch.cat([backbone.preprocess(load_image(s.path)) for s in list_samples()])
-    with torch.no_grad():
-        out = backbone.extract(x, [name])[name]
-    return out.float().mean(dim=(2, 3)).cpu().numpy()
+    return next(iter(gallery_maps(backbone, [layer]).values())).mean(axis=(2, 3))
 
 
 def compute_atlas(

@@ -112,3 +112,17 @@ def test_the_command_line_writes_an_atlas(tmp_path: Path) -> None:
         json.loads((out / MANIFEST).read_text())["weights_sha256"]
         == json.loads((SHIPPED / MANIFEST).read_text())["weights_sha256"]
     )
+
+
+def test_gallery_maps_of_several_layers_come_from_one_pass_equal_to_one_layer_each(
+    lite0: bv.Backbone,
+) -> None:
+    from backbone_viz.samples import list_samples
+
+    both = bv.gallery_maps(lite0, ["blocks.1.1", "blocks.4.2"])
+    pictures = [bv.load_image(s.path) for s in list_samples()]
+    for layer, maps in both.items():
+        alone = bv.gallery_maps(lite0, [layer], pictures)[layer]
+        assert maps.shape == alone.shape and maps.shape[0] == len(pictures)
+        np.testing.assert_allclose(maps, alone, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gallery_means(lite0, layer), maps.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6)

@@ -28,7 +28,6 @@ from types import MappingProxyType
 
 import numpy as np
 import streamlit as st
-import torch
 from PIL import Image
 
 import backbone_viz as bv
@@ -106,19 +105,13 @@ def _gallery_pictures() -> list[Image.Image]:
 def _gallery_all(name: str, weights: str) -> Mapping[str, np.ndarray]:
     """Every listed layer's maps on the sample photos, from ONE pass (a bundled backbone: ~30 MB)."""
     backbone = cached_backbone(name, weights)
-    layers = [layer.name for layer in backbone.spec.layers]
-    x = torch.cat([backbone.preprocess(picture) for picture in _gallery_pictures()])
-    with torch.no_grad():
-        out = backbone.extract(x, layers)
-    return MappingProxyType({name: _frozen(out[name]) for name in layers})
+    maps = bv.gallery_maps(backbone, [layer.name for layer in backbone.spec.layers], _gallery_pictures())
+    return MappingProxyType({layer: _frozen(m) for layer, m in maps.items()})
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _gallery_layer(name: str, weights: str, layer: str) -> np.ndarray:
-    backbone = cached_backbone(name, weights)
-    x = torch.cat([backbone.preprocess(picture) for picture in _gallery_pictures()])
-    with torch.no_grad():
-        return _frozen(backbone.extract(x, [layer])[layer])
+    return _frozen(bv.gallery_maps(cached_backbone(name, weights), [layer], _gallery_pictures())[layer])
 
 
 def gallery_maps(name: str, weights: str, layer: str) -> np.ndarray:
@@ -138,8 +131,7 @@ def gallery_max(name: str, weights: str, layer: str) -> np.ndarray:
     return gallery_maps(name, weights, layer).mean(axis=(2, 3)).max(axis=0)
 
 
-def _frozen(t: torch.Tensor) -> np.ndarray:
-    array = t.float().cpu().numpy()
+def _frozen(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
 
