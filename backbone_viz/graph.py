@@ -74,6 +74,31 @@ def zero_channels(x: torch.Tensor, channels: tuple[int, ...]) -> torch.Tensor:
     return x.index_fill(1, index, 0.0)
 
 
+class _ThisThreadTracer(NodePathTracer):
+    """torchvision's node-path tracer that traces only the calls of the thread that runs it.
+
+    While it traces, torch.fx replaces ``nn.Module.__call__`` and ``nn.Module.__getattr__`` for the whole
+    process, so any other thread that runs a model meanwhile (another session's analysis, a head) would
+    go through this tracer and fail ("module is not installed as a submodule"). Those calls are passed
+    to the module as if nothing were patched.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._thread = threading.get_ident()
+
+    # The signatures are fx's own (Tracer.call_module and Tracer.getattr).
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+
 class NodeGraph:
     """A model traced once, from which extractors for any set of nodes are cut on demand.
 
@@ -85,7 +110,7 @@ class NodeGraph:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        tracer = NodePathTracer(
+        tracer = _ThisThreadTracer(
             leaf_modules=list(get_notrace_modules()), autowrap_functions=list(get_notrace_functions())
         )
         graph = tracer.trace(model)

@@ -9,7 +9,8 @@ import torch
 from torch import fx, nn
 
 import backbone_viz as bv
-from backbone_viz.graph import LOGITS, MAX_CUTS, POOLED
+from backbone_viz.graph import LOGITS, MAX_CUTS, POOLED, NodeGraph
+from backbone_viz.samples import SAMPLES_DIR
 
 NAMES = [spec.name for spec in bv.list_backbones()]
 
@@ -171,3 +172,42 @@ def test_tiny_model_nodes() -> None:
         conv = net.conv(x)
     torch.testing.assert_close(out["conv"], conv)  # not overwritten by the ReLU
     torch.testing.assert_close(out["relu_"], conv.relu())
+
+
+def test_a_backbone_traced_while_other_threads_run_models_disturbs_neither(lite0: bv.Backbone) -> None:
+    """Loading a backbone traces it, and torch.fx patches ``nn.Module.__call__`` for the whole process
+    while it traces: a class's other sessions keep running their models meanwhile (seen at N=30 as
+    "NameError: module is not installed as a submodule" on pages of sessions that were not loading)."""
+    x = lite0.preprocess(bv.load_image(SAMPLES_DIR / "cat.jpg"))
+    head = nn.Linear(lite0.spec.layers[-1].channels, 3)  # a learner's head: a plain module call
+    with torch.no_grad():
+        reference = lite0.extract(x, [POOLED])[POOLED]
+        reference_head = head(reference)
+    stop = threading.Event()
+    problems: list[BaseException] = []
+    runs = [0]
+
+    def student() -> None:
+        try:
+            while not stop.is_set():
+                with torch.no_grad():
+                    pooled = lite0.extract(x, [POOLED])[POOLED]
+                    torch.testing.assert_close(pooled, reference)
+                    torch.testing.assert_close(head(pooled), reference_head)
+                runs[0] += 1
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            problems.append(error)
+
+    threads = [threading.Thread(target=student) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(3):
+            traced = NodeGraph(bv.load_backbone("efficientnet_lite0", "untrained").model)
+            assert "blocks.2.1.add" in traced.node_names
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not problems, problems[0]
+    assert runs[0] > 0
