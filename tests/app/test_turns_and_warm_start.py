@@ -87,5 +87,10 @@ def test_warm_start_analyses_the_gallery_before_anyone_asks(monkeypatch: pytest.
             picture = sample_choice(sample.name)
             caches.cached_activations(spec.name, "pretrained", picture.sha256, picture.data)
         assert calls == []  # every sample picture was a cache hit
+        loads: list[str] = []
+        monkeypatch.setattr(bv, "load_backbone", lambda *a, **k: loads.append("load"))
+        for weights in ("pretrained", "untrained"):  # both kept: Feature build-up shows them side by side
+            assert isinstance(caches.cached_backbone(spec.name, weights), bv.Backbone)
+        assert loads == []
     finally:
         gc.unfreeze()
