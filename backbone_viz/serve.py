@@ -6,7 +6,8 @@ start). The replicas listen on loopback ports and an nginx (Debian's ``nginx`` p
 :mod:`backbone_viz.nginx`) in front of them listens on ``--address:--port``, for one replica too:
 
 * Streamlit's browser files (``/static/``) served by nginx, compressed ahead of time, so that a new
-  browser costs the replicas no CPU for them and the class's network 1.7 MB instead of 4.5 MB;
+  browser costs the replicas no CPU for them and the class's network 1.7 MB instead of 4.5 MB; the
+  pictures every session shows (``/media/``, named by their bytes' hash) kept and sent by nginx;
 * websocket upgrade for Streamlit's ``/_stcore/stream``;
 * session affinity by a cookie (``bv_replica``), not by client address, because a class often sits
   behind ONE address (a school's NAT), and Streamlit's media and upload requests must reach the replica
@@ -210,7 +211,7 @@ def serve(args: argparse.Namespace, *, out=None) -> int:
                 # nginx started by root runs its workers as an unprivileged user: they must reach the
                 # folder (not read it) and write their temporary files in its subfolders.
                 tmp.chmod(0o711)
-                for name in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi"):
+                for name in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi", "media-cache"):
                     (tmp / name).mkdir(mode=0o777, exist_ok=True)
                     (tmp / name).chmod(0o777)
                 conf = tmp / "nginx.conf"

@@ -57,11 +57,12 @@ def test_config_names_the_replicas_the_files_and_the_upload_cap(tmp_path: Path) 
     assert f"root {tmp_path / 'www'};" in conf and "gzip_static on;" in conf
     assert "client_max_body_size 20m;" in conf
     assert "application/javascript js mjs;" in conf
+    assert "proxy_cache media;" in conf and f"proxy_cache_path {tmp_path}/media-cache " in conf
 
 
 @pytest.mark.skipif(nginx.find_nginx() is None, reason="nginx is not installed")
 def test_nginx_accepts_the_config(tmp_path: Path) -> None:
-    for name in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi"):
+    for name in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi", "media-cache"):
         (tmp_path / name).mkdir()
     conf = tmp_path / "nginx.conf"
     conf.write_text(

@@ -88,6 +88,24 @@ def _static_files_come_from_nginx(url: str) -> None:
     assert body == (streamlit_static() / script.group(1).lstrip("/")).read_bytes()
 
 
+def _shared_pictures_come_from_nginx(url: str, sessions: list) -> None:
+    """A picture every session shows (a sample's thumbnail in the sidebar) is the same media file for all,
+    and nginx sends it from its cache, whichever replica made it."""
+    sources = [
+        set(page.eval_on_selector_all('[data-testid="stSidebar"] img', "imgs => imgs.map(i => i.src)"))
+        for _, page in sessions
+    ]
+    shared = sorted(set.intersection(*sources))
+    assert shared, "the sample thumbnails should be the same files in every session"
+    media = next(src for src in shared if "/media/" in src)
+    bodies = []
+    for _ in range(2):
+        with urllib.request.urlopen(media, timeout=10) as response:
+            bodies.append(response.read())
+            cache = response.headers["X-Backbone-Viz-Cache"]
+    assert cache == "HIT" and bodies[0] == bodies[1] and bodies[0][:2] in (b"\xff\xd8", b"\x89P")
+
+
 def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: Path) -> None:
     with class_server(tmp_path, replicas=2) as server:
         url, log, pids, ports = server.url, server.log, server.replica_pids, server.replica_ports
@@ -124,6 +142,8 @@ def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: P
                 assert page.locator(EXCEPTION).count() == 0
                 assert page.get_by_text(f"your picture {photos[i].name}").first.is_visible()
                 sessions.append((replica, page))
+
+            _shared_pictures_come_from_nginx(url, sessions)
 
             # One replica dies in the middle of the lesson.
             killed = f"127.0.0.1:{ports[1]}"
