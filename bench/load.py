@@ -287,13 +287,22 @@ def lower_priority(pids: list[int], priority: str) -> None:
         priority: ``"idle"`` for ``SCHED_IDLE`` (they run only when nothing else wants the core), or a
             niceness. Niceness is weighed per thread, so 16 renderers at nice 10 together still outweigh
             the server's one busy thread; ``SCHED_IDLE`` does not.
+
+    Linux schedules threads: every thread of each process is set (a process's pid names only its first
+    thread, and Chromium's browser process does much of its work in others). Threads started later
+    inherit the setting of the thread that starts them.
     """
     for pid in pids:
-        with contextlib.suppress(OSError):  # gone already
-            if priority == "idle":
-                os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-            else:
-                os.setpriority(os.PRIO_PROCESS, pid, int(priority))
+        try:
+            threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:  # gone already
+            continue
+        for tid in threads:
+            with contextlib.suppress(OSError):  # gone already
+                if priority == "idle":
+                    os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                else:
+                    os.setpriority(os.PRIO_PROCESS, tid, int(priority))
 
 
 def descendants(root: int, *, exclude: int) -> list[int]:
