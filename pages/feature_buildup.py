@@ -39,7 +39,11 @@ for column, stage in zip(st.columns(len(stages)), stages, strict=True):
     with column:
         st.image(
             figures.figure(
-                choices, ("strip", stage.index), lambda stage=stage: strip_picture(stage), photo=True
+                choices.image,
+                result,
+                ("strip", stage.index),
+                lambda stage=stage: strip_picture(stage),
+                photo=True,
             ),
             width="stretch",
         )
@@ -112,7 +116,8 @@ tile_min, tile_max = (low, high) if scale == "shared" else (None, None)
 tile_view = ("tile", layer.name, scale, k if scale == "shared" else None)
 tiles = [
     figures.figure(
-        choices,
+        choices.image,
+        result,
         (*tile_view, int(c)),
         lambda c=c: render.map_image(activation[c], size=96, vmin=tile_min, vmax=tile_max),
     )
@@ -169,7 +174,7 @@ with views[2]:
     )
 st.markdown(f":material/crop_free: {widgets.receptive_field_note(layer, crop.width)}")
 
-featurevis_view.channel_card(choices, crop, activation, layer, channel)
+featurevis_view.channel_card(choices, result, layer, channel)
 featurevis_view.weights_pair(choices, layer, channel)
 
 widgets.report_button(result, stem, key="fb.dl.report")

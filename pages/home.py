@@ -28,18 +28,11 @@ ratios = [3]
 for _ in stages:
     ratios += [0.6, 3]
 cells = st.columns(ratios, vertical_alignment="center", gap=None)  # no gap: the arrows' columns are narrow
-cells[0].image(figures.figure(choices, ("crop",), lambda: crop, photo=True), width="stretch")
+cells[0].image(figures.figure(choices.image, result, ("crop",), lambda: crop, photo=True), width="stretch")
 cells[0].caption(f"**your picture**  \n3 × {crop.height} × {crop.width}")
 for i, stage in enumerate(stages):
     cells[1 + 2 * i].markdown("→")
-    cells[2 + 2 * i].image(
-        figures.figure(
-            choices,
-            ("stage map", stage.index),
-            lambda stage=stage: render.map_image(render.representative(result, stage.last), size=crop.width),
-        ),
-        width="stretch",
-    )
+    cells[2 + 2 * i].image(figures.layer_map(choices.image, result, stage.last), width="stretch")
     cells[2 + 2 * i].caption(widgets.stage_label(result, stage).replace("\n", "  \n"))
 st.caption(
     "Each square is one strongly active channel of the stage's last layer (bright = strongly active). "

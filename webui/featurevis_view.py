@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import streamlit as st
-from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
@@ -89,10 +87,9 @@ def visual_or_button(choices: Choices, weights: str, layer: bv.LayerSpec, channe
     st.caption(strength_text(visual, best))
 
 
-def channel_card(
-    choices: Choices, crop: Image.Image, activation: np.ndarray, layer: bv.LayerSpec, channel: int
-) -> None:
-    """The card: the channel's feature visualization, its top patches, and its map on the picture."""
+def channel_card(choices: Choices, result: bv.AnalysisResult, layer: bv.LayerSpec, channel: int) -> None:
+    """The card: the channel's feature visualization, its top patches, and its map on ``result``'s picture."""
+    crop = result.input_image
     st.subheader(f"What does channel #{channel} of {layer.label} look for?")
     widgets.explain(
         "Left: a picture **made for this channel**. The computer started from noise and changed the pixels "
@@ -136,10 +133,11 @@ def channel_card(
             st.caption("This channel is at its lowest value everywhere in these photos: it does not fire.")
     with columns[2]:
         st.markdown("**Where it fires on your picture**")
-        one = activation[channel]
+        one = result.activations[layer.name][channel]
         st.image(
             figures.figure(
-                choices,
+                choices.image,
+                result,
                 ("card overlay", layer.name, channel),
                 lambda: render.overlay(crop, one, alpha=0.6, cmap=render.ACTIVATION_CMAP),
                 photo=True,

@@ -14,8 +14,11 @@ from collections.abc import Callable, Hashable
 
 from PIL import Image
 
+import backbone_viz as bv
+from backbone_viz import render
+
 from . import widgets
-from .state import Choices
+from .state import ImageChoice
 from .store import Store
 
 #: Encoded figures kept: a map or overlay is 2 to 50 kB, so at most about 25 MB.
@@ -25,18 +28,38 @@ _FIGURES: Store[tuple[Hashable, ...], bytes] = Store(MAX_FIGURES)
 
 
 def figure(
-    choices: Choices, view: tuple[Hashable, ...], draw: Callable[[], Image.Image], *, photo: bool = False
+    image: ImageChoice,
+    result: bv.Activations,
+    view: tuple[Hashable, ...],
+    draw: Callable[[], Image.Image],
+    *,
+    photo: bool = False,
 ) -> bytes:
-    """The bytes ``st.image`` gets for one figure of the chosen picture's analysis.
+    """The bytes ``st.image`` gets for one figure drawn from ``result``, the analysis of ``image``.
+
+    The analysis is named by the result itself (backbone, weights, head, knock-out) and the picture's
+    hash, so a figure of another analysis (the other weights, a knock-out) is never mistaken for it.
 
     Args:
-        choices: the session's backbone, weights and picture (the analysis the figure is drawn from).
-        view: what else the figure depends on, e.g. ``("home.stage", 3)`` or ``("fb.overlay", layer, ch)``:
+        view: what else the figure depends on, e.g. ``("strip", 3)`` or ``("card overlay", layer, ch)``:
             every value that ``draw`` reads besides the analysis.
         draw: draws the figure (only when it is not kept yet).
         photo: as :func:`webui.widgets.shown` (JPEG for photo-like pictures, else a fast PNG).
     """
-    return kept((choices.backbone, choices.weights, choices.image.sha256, *view), draw, photo=photo)
+    analysis = (result.backbone, result.weights, result.head, result.knockout, image.sha256)
+    return kept((*analysis, *view), draw, photo=photo)
+
+
+def layer_map(image: ImageChoice, result: bv.Activations, layer: bv.LayerSpec) -> bytes:
+    """The map that stands for ``layer`` (its representative channel) on the model's crop, as Home, the
+    lessons and Feature build-up show it for each stage."""
+    size = result.input_image.width
+    return figure(
+        image,
+        result,
+        ("layer map", layer.name),
+        lambda: render.map_image(render.representative(result, layer), size=size),
+    )
 
 
 def kept(key: tuple[Hashable, ...], draw: Callable[[], Image.Image], *, photo: bool = False) -> bytes:

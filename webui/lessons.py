@@ -18,7 +18,7 @@ import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
 
-from . import analysis, block_cache, widgets
+from . import analysis, block_cache, figures, widgets
 from .block_diagram import draw_block
 from .block_view import KIND_NAMES, default_block
 from .lesson_progress import Explore, Question
@@ -40,13 +40,15 @@ class Lesson:
 # ------------------------------------------------------------------------------------- the lessons
 
 
-def _maps_row(result: bv.AnalysisResult, spec: bv.BackboneSpec) -> None:
-    crop = result.input_image
-    cells = st.columns(len(spec.stages) + 1)
-    cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
-    for cell, stage in zip(cells[1:], spec.stages, strict=True):
-        image = render.map_image(render.representative(result, stage.last), size=crop.width)
-        cell.image(widgets.shown(image), caption=widgets.stage_label(result, stage), width="stretch")
+def _maps_row(choices: Choices, result: bv.AnalysisResult) -> None:
+    """The picture and one map per stage, the row Home shows (the same figures)."""
+    stages = choices.spec.stages
+    cells = st.columns(len(stages) + 1)
+    crop = figures.figure(choices.image, result, ("crop",), lambda: result.input_image, photo=True)
+    cells[0].image(crop, caption="your picture", width="stretch")
+    for cell, stage in zip(cells[1:], stages, strict=True):
+        map_ = figures.layer_map(choices.image, result, stage.last)
+        cell.image(map_, caption=widgets.stage_label(result, stage), width="stretch")
 
 
 def _view(choices: Choices, **params: object) -> dict[str, str]:
@@ -74,7 +76,7 @@ def _q1(spec: bv.BackboneSpec) -> Question:
 
 def _r1(choices: Choices, result: bv.AnalysisResult) -> None:
     spec = choices.spec
-    _maps_row(result, spec)
+    _maps_row(choices, result)
     last = spec.stages[-1]
     c, h, w = result.activations[last.last.name].shape
     top = result.predictions[0]
@@ -153,7 +155,7 @@ def _q3(spec: bv.BackboneSpec) -> Question:
 
 def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
     spec = choices.spec
-    _maps_row(result, spec)
+    _maps_row(choices, result)
     st.dataframe(
         [
             {
@@ -260,7 +262,6 @@ def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
         st.caption(f"Without {spec.title}'s pretrained weights, only the untrained side can be shown.")
         return
     first, last = spec.stages[0].last, spec.stages[-1].last
-    crop = result.input_image
     header = st.columns([1, 2, 2, 3])
     header[1].markdown(f"**stage {spec.stages[0].index}** · {first.label}")
     header[2].markdown(f"**stage {spec.stages[-1].index}** · {last.label}")
@@ -272,8 +273,7 @@ def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
         row = st.columns([1, 2, 2, 3], vertical_alignment="center")
         row[0].markdown(f"**{weights}**")
         for cell, layer in zip(row[1:3], (first, last), strict=True):
-            image = render.map_image(render.representative(res, layer), size=crop.width)
-            cell.image(widgets.shown(image), width="stretch")
+            cell.image(figures.layer_map(choices.image, res, layer), width="stretch")
         row[3].markdown("  \n".join(f"{p.probability:.0%} {p.label}" for p in res.predictions[:3]))
     trained, random = pair["pretrained"].predictions[0], pair["untrained"].predictions[0]
     passes = (
