@@ -25,7 +25,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.helpers import IDLE_JS, IMAGES_LOADED_JS, LAUNCH, class_server, streamlit_server  # noqa: E402
+from bench.profile_page import settle  # noqa: E402
+from tests.e2e.helpers import LAUNCH, class_server, streamlit_server  # noqa: E402
 
 HOME = "What does a CNN backbone see?"
 SAMPLES = ("coffee", "rocket", "flower", "cat")
@@ -58,12 +59,6 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo += [child for child, parent in parents.items() if parent == pid]
     return tree
-
-
-def settle(page, marker: str) -> None:
-    page.get_by_text(marker, exact=False).first.wait_for(timeout=120_000)
-    page.wait_for_function(IDLE_JS, timeout=120_000)
-    page.wait_for_function(IMAGES_LOADED_JS, timeout=120_000)
 
 
 def main() -> None:
