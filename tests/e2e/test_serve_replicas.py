@@ -172,3 +172,22 @@ def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: P
     time.sleep(1)
     for pid in pids.values():  # Ctrl-C stopped every replica it started
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_a_link_to_a_page_as_the_first_visit_keeps_the_pages_navigation(tmp_path: Path) -> None:
+    """A class often starts from a shared link to a lesson, right after the teacher started the server."""
+    with class_server(tmp_path, replicas=1) as server, sync_playwright() as p:
+        browser = p.chromium.launch(**LAUNCH)
+        for visit in range(2):
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(f"{server.url}/lessons?picture=cat&present=1")
+            _settle(page, "Lessons: how a backbone sees")
+            nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+            assert "Feature build-up" in nav and "feature buildup" not in nav, (visit, nav)
+            # Projector mode's page config reached the browser: the sidebar is folded away.
+            assert (
+                page.locator('[data-testid="stSidebar"]').evaluate("e => e.getBoundingClientRect().right")
+                <= 1
+            )
+            page.close()
+        browser.close()
