@@ -1,7 +1,11 @@
 """backbone-viz web app: see how a CNN backbone builds features, stage by stage, beside Grad-CAM.
 
 Run with ``streamlit run app.py``. This file sets the page config, draws the shared sidebar and runs
-the chosen page from ``pages/``; pages hold widgets and layout only (the engine does the computing).
+the chosen page from ``app_pages/``; pages hold widgets and layout only (the engine does the computing).
+The folder is not called ``pages/``: Streamlit treats an app with a ``pages/`` folder as an old-style
+multipage app until this file has called ``st.navigation`` once in the process, so a first visit through
+a link to a page (``/lessons?...``) ran that page alone and left every later session with the folder's
+file names as navigation and no page config (projector mode's sidebar stayed open).
 """
 
 import streamlit as st
@@ -19,15 +23,15 @@ st.set_page_config(
 )
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
-    st.Page("pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
-    st.Page("pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
-    st.Page("pages/atlas.py", title="Feature atlas", icon=":material/grid_view:"),
-    st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
-    st.Page("pages/attributions.py", title="Pixel attributions", icon=":material/grain:"),
-    st.Page("pages/compare.py", title="Compare backbones", icon=":material/compare:"),
-    st.Page("pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
+    st.Page("app_pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
+    st.Page("app_pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
+    st.Page("app_pages/atlas.py", title="Feature atlas", icon=":material/grid_view:"),
+    st.Page("app_pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
+    st.Page("app_pages/attributions.py", title="Pixel attributions", icon=":material/grain:"),
+    st.Page("app_pages/compare.py", title="Compare backbones", icon=":material/compare:"),
+    st.Page("app_pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),
 ]
 
 page = st.navigation(PAGES)

@@ -73,7 +73,7 @@ def main() -> None:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)  # a new session, on Home
         firsts.append(_timed_run(at))
 
-    at.switch_page("pages/feature_buildup.py")
+    at.switch_page("app_pages/feature_buildup.py")
     _timed_run(at)
     spec = bv.get_spec(DEFAULT_BACKBONE)
     layers = [layer.name for layer in spec.layers]

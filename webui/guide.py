@@ -5,20 +5,20 @@ from __future__ import annotations
 
 #: ``(page file, label, icon)`` for every page after Home.
 NEXT: tuple[tuple[str, str, str], ...] = (
-    ("pages/lessons.py", "Lessons: seven short lessons and a quiz, on your picture", ":material/school:"),
+    ("app_pages/lessons.py", "Lessons: seven short lessons and a quiz, on your picture", ":material/school:"),
     (
-        "pages/feature_buildup.py",
+        "app_pages/feature_buildup.py",
         "Feature build-up: browse every layer and its channels",
         ":material/stacks:",
     ),
-    ("pages/inside_block.py", "Inside a block: how backbones build their blocks", ":material/account_tree:"),
-    ("pages/atlas.py", "Feature atlas: pictures made to excite one channel", ":material/grid_view:"),
-    ("pages/gradcam.py", "Grad-CAM: which parts of the picture made the head decide", ":material/target:"),
+    ("app_pages/inside_block.py", "Inside a block: how backbones build their blocks", ":material/account_tree:"),
+    ("app_pages/atlas.py", "Feature atlas: pictures made to excite one channel", ":material/grid_view:"),
+    ("app_pages/gradcam.py", "Grad-CAM: which parts of the picture made the head decide", ":material/target:"),
     (
-        "pages/attributions.py",
+        "app_pages/attributions.py",
         "Pixel attributions: which pixels count, and can we trust it",
         ":material/grain:",
     ),
-    ("pages/compare.py", "Compare backbones: the same picture through 2 or 3 networks", ":material/compare:"),
-    ("pages/heads.py", "Backbone → heads: one backbone, many heads", ":material/call_split:"),
+    ("app_pages/compare.py", "Compare backbones: the same picture through 2 or 3 networks", ":material/compare:"),
+    ("app_pages/heads.py", "Backbone → heads: one backbone, many heads", ":material/call_split:"),
 )

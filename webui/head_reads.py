@@ -97,7 +97,7 @@ def why_no_split(spec: bv.BackboneSpec) -> None:
         icon=":material/block:",
     )
     st.page_link(
-        "pages/gradcam.py",
+        "app_pages/gradcam.py",
         label="Grad-CAM shows instead which places in the picture drive the score",
         icon=":material/target:",
     )

@@ -132,7 +132,7 @@ def _e2(choices: Choices, result: bv.AnalysisResult) -> Explore:
     layer = choices.spec.layers[0]
     channel = edge_channel(result, layer)[0]
     return Explore(
-        "pages/feature_buildup.py",
+        "app_pages/feature_buildup.py",
         f"Explore this: channel #{channel} of {layer.label} in Feature build-up",
         _view(choices, layer=layer.name, channel=channel),
     )
@@ -181,7 +181,7 @@ def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
 def _e3(choices: Choices, result: bv.AnalysisResult) -> Explore:
     layer = choices.spec.stages[-1].last
     return Explore(
-        "pages/feature_buildup.py",
+        "app_pages/feature_buildup.py",
         f"Explore this: the last layer, {layer.label}, and its receptive field in Feature build-up",
         _view(choices, layer=layer.name),
     )
@@ -233,7 +233,7 @@ def _count(n: int, word: str) -> str:
 
 def _e4(choices: Choices, result: bv.AnalysisResult) -> Explore:
     return Explore(
-        "pages/gradcam.py",
+        "app_pages/gradcam.py",
         f"Explore this: Grad-CAM for {result.target.label} at every stage",
         _view(choices, target=result.target.index),
     )
@@ -293,7 +293,7 @@ def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
 def _e5(choices: Choices, result: bv.AnalysisResult) -> Explore:
     layer = choices.spec.stages[0].last
     return Explore(
-        "pages/feature_buildup.py",
+        "app_pages/feature_buildup.py",
         f"Explore this: {layer.label} with untrained weights in Feature build-up",
         _view(choices, weights="untrained", layer=layer.name),
     )
@@ -370,19 +370,19 @@ def _r7(choices: Choices, result: bv.AnalysisResult) -> None:
 def _e7(choices: Choices, result: bv.AnalysisResult) -> Explore:
     block = default_block(choices.spec)
     return Explore(
-        "pages/inside_block.py",
+        "app_pages/inside_block.py",
         "Explore this: the block, knock-outs and the four families in Inside a block",
         _view(choices, layer=block),
     )
 
 
 def _home(choices: Choices, result: bv.AnalysisResult) -> Explore:
-    return Explore("pages/home.py", "Explore this: the stages on Home", _view(choices))
+    return Explore("app_pages/home.py", "Explore this: the stages on Home", _view(choices))
 
 
 def _heads(choices: Choices, result: bv.AnalysisResult) -> Explore:
     return Explore(
-        "pages/heads.py", "Explore this: the head's sum and a new head of your own", _view(choices)
+        "app_pages/heads.py", "Explore this: the head's sum and a new head of your own", _view(choices)
     )
 
 

@@ -66,11 +66,11 @@ def linked_channel(layer: str) -> int | None:
 
 
 def _page() -> str:
-    """The running page's file stem (``"gradcam"``): the nearest caller that is a file of ``pages/``."""
+    """The running page's file stem (``"gradcam"``): the nearest caller that is a file of ``app_pages/``."""
     frame = sys._getframe(1)
     while frame is not None:
         path = Path(frame.f_code.co_filename)
-        if path.parent.name == "pages":
+        if path.parent.name == "app_pages":
             return path.stem
         frame = frame.f_back
     return "home"

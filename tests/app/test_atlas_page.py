@@ -48,7 +48,7 @@ def at() -> AppTest:
 
 
 def test_the_shipped_atlas_shows_every_stage_at_once(at: AppTest) -> None:
-    at.switch_page("pages/atlas.py").run()
+    at.switch_page("app_pages/atlas.py").run()
     assert not at.exception
     assert _images(at) == 40
     text = _texts(at)
@@ -61,7 +61,7 @@ def test_the_shipped_atlas_shows_every_stage_at_once(at: AppTest) -> None:
 
 def test_untrained_weights_make_a_small_atlas_on_demand(at: AppTest, tiny: None) -> None:
     at.radio(key="_w_weights").set_value("untrained").run()
-    at.switch_page("pages/atlas.py").run()
+    at.switch_page("app_pages/atlas.py").run()
     assert not at.exception
     assert "No atlas of EfficientNet-Lite0 with untrained weights" in _texts(at)
     assert _images(at) == 0
@@ -72,12 +72,12 @@ def test_untrained_weights_make_a_small_atlas_on_demand(at: AppTest, tiny: None)
     # Made once for every session: the next visit shows it without a button.
     again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     again.radio(key="_w_weights").set_value("untrained").run()
-    again.switch_page("pages/atlas.py").run()
+    again.switch_page("app_pages/atlas.py").run()
     assert _images(again) == 5
 
 
 def test_the_card_shows_patches_and_makes_the_picture_on_demand(at: AppTest, tiny: None) -> None:
-    at.switch_page("pages/feature_buildup.py").run()
+    at.switch_page("app_pages/feature_buildup.py").run()
     assert not at.exception
     text = _texts(at)
     channel = at.selectbox(key="_w_channel").value
@@ -94,7 +94,7 @@ def test_the_card_shows_patches_and_makes_the_picture_on_demand(at: AppTest, tin
 
 
 def test_the_card_shows_the_shipped_picture_for_an_atlas_layer(at: AppTest) -> None:
-    at.switch_page("pages/feature_buildup.py").run()
+    at.switch_page("app_pages/feature_buildup.py").run()
     at.select_slider(key="_w_layer.efficientnet_lite0").set_value("blocks.2.1").run()
     shipped = featurevis_cache.shipped_atlas("efficientnet_lite0", "pretrained")
     channels = {e.channel for e in shipped.rows[3]}

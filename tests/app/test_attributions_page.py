@@ -17,7 +17,7 @@ from webui import attribution_view
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-PAGE = "pages/attributions.py"
+PAGE = "app_pages/attributions.py"
 TIMEOUT = 180
 
 

@@ -122,7 +122,7 @@ def test_weights_file_deleted_while_the_app_runs(tmp_path: Path, monkeypatch: py
     cached.unlink()
     # The next run looks for the file before using the loaded backbone: the page says the weights are not
     # available (offline here) and offers a way on; no traceback. The other session is unaffected.
-    at.switch_page("pages/gradcam.py").run()
+    at.switch_page("app_pages/gradcam.py").run()
     assert not at.exception
     assert UNAVAILABLE in _errors(at)
     assert "offline" in _errors(at) and GOOGLENET.weights_file.filename in _errors(at)
@@ -179,7 +179,7 @@ def test_the_web_app_reads_uploads_only_through_load_image() -> None:
     # Guards the property above for code paths the tests do not reach: nothing in the web app can
     # deserialise a file (the engine's one torch.load is weights_only=True, for checkpoints).
     risky = ("pickle", "torch.load", "np.load", "numpy.load", "joblib", "dill", "eval(", "exec(", "marshal")
-    sources = [ROOT / "app.py", *(ROOT / "webui").glob("*.py"), *(ROOT / "pages").glob("*.py")]
+    sources = [ROOT / "app.py", *(ROOT / "webui").glob("*.py"), *(ROOT / "app_pages").glob("*.py")]
     found = [
         f"{path.relative_to(ROOT)}: {word}" for path in sources for word in risky if word in path.read_text()
     ]

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SAMPLES = ROOT / "assets" / "samples"
-PAGE = "pages/heads.py"
+PAGE = "app_pages/heads.py"
 TIMEOUT = 60
 
 

@@ -15,7 +15,7 @@ from tests.app.helpers import texts
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-PAGE = "pages/inside_block.py"
+PAGE = "app_pages/inside_block.py"
 TIMEOUT = 180
 
 
@@ -144,6 +144,6 @@ def test_every_kind_of_block_untrained(backbone: str, kind: str, words: str) -> 
 def test_compare_links_to_the_page() -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at.radio(key="_w_weights").set_value("untrained").run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert any(link.proto.page == "inside_block" for link in at.get("page_link"))

@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 TIMEOUT = 90
 
 
-def _open(query: dict[str, str], page: str = "pages/lessons.py") -> AppTest:
+def _open(query: dict[str, str], page: str = "app_pages/lessons.py") -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update(query)
     at.switch_page(page)
@@ -68,7 +68,8 @@ def test_each_lesson_asks_first_then_reveals_and_links(walk: AppTest, number: in
     assert ":material/visibility:" in _texts(at)  # the sentence on what to notice
     links = _explore(at)
     assert len(links) == 1
-    pages = {1: "home", 2: "feature_buildup", 3: "feature_buildup", 4: "gradcam", 5: "feature_buildup"}
+    # Home is the default page: its address is the app's root ("/"), an empty page name.
+    pages = {1: "", 2: "feature_buildup", 3: "feature_buildup", 4: "gradcam", 5: "feature_buildup"}
     assert links[0].page == pages.get(number, {6: "heads", 7: "inside_block"}.get(number))
     query = dict(q.split("=", 1) for q in links[0].query_string.split("&"))
     assert query["picture"] == "cat" and query["backbone"] == "efficientnet_lite0"
@@ -174,13 +175,13 @@ def test_receptive_field_note_explains_only_what_is_true() -> None:
 
 
 def test_home_lists_every_page_and_says_how_stages_shrink() -> None:
-    pages = re.findall(r'st\.Page\("(pages/\w+\.py)"', (ROOT / "app.py").read_text())
-    assert [path for path, _, _ in NEXT] == [p for p in pages if p != "pages/home.py"]
-    at = _open({"backbone": "vgg16", "weights": "untrained"}, page="pages/home.py")
+    pages = re.findall(r'st\.Page\("(app_pages/\w+\.py)"', (ROOT / "app.py").read_text())
+    assert [path for path, _, _ in NEXT] == [p for p in pages if p != "app_pages/home.py"]
+    at = _open({"backbone": "vgg16", "weights": "untrained"}, page="app_pages/home.py")
     assert not at.exception
     assert [link.proto.label for link in at.get("page_link")][-len(NEXT) :] == [label for _, label, _ in NEXT]
     info = at.info[0].value
     assert "stage 1 keeps the full 224 × 224 picture" in info and "each stage halves" not in info
     # The sentence about the real backbone only stands once the analysis is there.
-    at = _open({"backbone": "vgg16", "weights": "pretrained"}, page="pages/home.py")
+    at = _open({"backbone": "vgg16", "weights": "pretrained"}, page="app_pages/home.py")
     assert at.error and "looking at your picture" not in _texts(at)

@@ -24,7 +24,7 @@ def _open(page: str, query: dict[str, str]) -> AppTest:
     """A fresh session that opens ``page`` from a link with ``query``."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update(query)
-    if page != "pages/home.py":
+    if page != "app_pages/home.py":
         at.switch_page(page)
     return at.run()
 
@@ -35,7 +35,7 @@ def _texts(at: AppTest) -> str:
 
 def test_a_link_reproduces_picture_backbone_weights_layer_and_channel() -> None:
     layer = "blocks.2.0"
-    first = _open("pages/feature_buildup.py", {"picture": "coffee", "weights": "untrained", "layer": layer})
+    first = _open("app_pages/feature_buildup.py", {"picture": "coffee", "weights": "untrained", "layer": layer})
     assert not first.exception
     channel = first.selectbox(key="_w_channel").options[2]  # a channel of this layer's top ones
     query = {
@@ -45,7 +45,7 @@ def test_a_link_reproduces_picture_backbone_weights_layer_and_channel() -> None:
         "layer": layer,
         "channel": channel.split()[0].lstrip("#"),
     }
-    at = _open("pages/feature_buildup.py", query)
+    at = _open("app_pages/feature_buildup.py", query)
     assert not at.exception and not at.toast
     assert at.selectbox(key="_w_sample").value == "coffee"
     assert at.session_state["image"].name == "coffee"
@@ -56,7 +56,7 @@ def test_a_link_reproduces_picture_backbone_weights_layer_and_channel() -> None:
 
 
 def test_a_link_reproduces_the_grad_cam_target() -> None:
-    at = _open("pages/gradcam.py", {"picture": "cat", "target": "1"})  # 1: goldfish
+    at = _open("app_pages/gradcam.py", {"picture": "cat", "target": "1"})  # 1: goldfish
     assert not at.exception and not at.toast
     assert at.radio(key="_w_target_mode").value == "other"
     assert at.selectbox(key="_w_target_class").value == 1
@@ -77,7 +77,7 @@ def test_invalid_values_are_ignored_with_a_notice() -> None:
         "present": "yes",
         "colour": "red",
     }
-    at = _open("pages/feature_buildup.py", query)
+    at = _open("app_pages/feature_buildup.py", query)
     assert not at.exception
     notice = " ".join(t.value for t in at.toast)
     for name in query:
@@ -91,13 +91,13 @@ def test_invalid_values_are_ignored_with_a_notice() -> None:
 
 
 def test_a_channel_out_of_the_layers_range_is_refused() -> None:
-    at = _open("pages/feature_buildup.py", {"layer": "bn1", "channel": "32"})  # the stem has 32 channels
+    at = _open("app_pages/feature_buildup.py", {"layer": "bn1", "channel": "32"})  # the stem has 32 channels
     assert not at.exception
     assert "stem has channels 0 to 31" in " ".join(t.value for t in at.toast)
 
 
 def test_changing_a_control_updates_the_url_and_the_copy_link() -> None:
-    at = _open("pages/home.py", {})
+    at = _open("app_pages/home.py", {})
     assert at.query_params["picture"] == "cat"
     at.selectbox(key="_w_sample").set_value("rocket").run()
     at.radio(key="_w_weights").set_value("untrained").run()
@@ -110,7 +110,7 @@ def test_changing_a_control_updates_the_url_and_the_copy_link() -> None:
 
 
 def test_an_upload_is_left_out_of_the_link_and_the_sidebar_says_so() -> None:
-    at = _open("pages/home.py", {})
+    at = _open("app_pages/home.py", {})
     data = (ROOT / "assets" / "samples" / "flower.jpg").read_bytes()
     at.sidebar.file_uploader[0].upload("flower.jpg", data, "image/jpeg").run()
     assert not at.exception
@@ -122,7 +122,7 @@ def test_an_upload_is_left_out_of_the_link_and_the_sidebar_says_so() -> None:
 
 
 def test_clicking_a_gallery_thumbnail_picks_that_picture() -> None:
-    at = _open("pages/home.py", {})
+    at = _open("app_pages/home.py", {})
     at.button(key="thumb.rocket").click().run()
     assert not at.exception
     assert at.session_state["image"].name == "rocket"
@@ -132,7 +132,7 @@ def test_clicking_a_gallery_thumbnail_picks_that_picture() -> None:
 
 
 def test_grad_cam_marks_the_class_it_explains() -> None:
-    at = _open("pages/gradcam.py", {"picture": "cat"})
+    at = _open("app_pages/gradcam.py", {"picture": "cat"})
     bars = [p.proto.text for p in at.get("progress")]
     assert "Grad-CAM explains this class" in bars[0]  # the top class, while it is the one explained
     chosen = bars[2].split("**")[1]  # the third of the top-5
@@ -151,13 +151,13 @@ def _categories(at: AppTest) -> list[str]:
 
 
 def test_the_untrained_note_says_what_is_true() -> None:
-    at = _open("pages/home.py", {"weights": "untrained"})
+    at = _open("app_pages/home.py", {"weights": "untrained"})
     note = at.warning[0].value
     assert "noise" not in note
     assert "still show its edges and colours" in note and "the top-5 is a guess" in note
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/gradcam.py"])
+@pytest.mark.parametrize("page", ["app_pages/home.py", "app_pages/gradcam.py"])
 def test_projector_mode_from_the_link_folds_the_explanations(page: str) -> None:
     at = _open(page, {"present": "1"})
     assert not at.exception
@@ -176,7 +176,7 @@ def test_a_linked_channel_outside_the_most_active_ones_is_shown() -> None:
     result = bv.analyze(bv.load_backbone("efficientnet_lite0"), sample("cat"))
     means = result.activations["bn1"].mean(axis=(1, 2))
     quiet = int(means.argmin())  # the stem's least active channel: never among the 16 shown first
-    at = _open("pages/feature_buildup.py", {"picture": "cat", "layer": "bn1", "channel": str(quiet)})
+    at = _open("app_pages/feature_buildup.py", {"picture": "cat", "layer": "bn1", "channel": str(quiet)})
     assert not at.exception and not at.toast
     box = at.selectbox(key="_w_channel")
     assert box.value == quiet

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest.from_string scripts import webui from the repository root
     sys.path.insert(0, str(ROOT))
 SAMPLES = ROOT / "assets" / "samples"
-PAGES = ("pages/home.py", "pages/feature_buildup.py", "pages/gradcam.py", "pages/compare.py")
+PAGES = ("app_pages/home.py", "app_pages/feature_buildup.py", "app_pages/gradcam.py", "app_pages/compare.py")
 TIMEOUT = 60
 
 
@@ -84,7 +84,7 @@ def test_first_visit_shows_a_real_result(at: AppTest) -> None:
 def test_every_page_draws_the_sidebar_and_pictures(at: AppTest, page: str) -> None:
     at.switch_page(page).run()
     assert not at.exception
-    assert not at.error or page == "pages/compare.py"  # compare asks for ResNet-50, offline here
+    assert not at.error or page == "app_pages/compare.py"  # compare asks for ResNet-50, offline here
     assert at.radio(key="_w_backbone").value == "efficientnet_lite0"
     assert len(at.sidebar.file_uploader) == 1
     assert _image_count(at) >= 6
@@ -92,7 +92,7 @@ def test_every_page_draws_the_sidebar_and_pictures(at: AppTest, page: str) -> No
 
 
 def test_feature_buildup_controls_do_not_rerun_the_model(at: AppTest, analyze_calls: list[str]) -> None:
-    at.switch_page("pages/feature_buildup.py").run()
+    at.switch_page("app_pages/feature_buildup.py").run()
     assert not at.exception
     assert "One map per stage, low → mid → high" in _texts(at)
     slider = at.select_slider(key="_w_layer.efficientnet_lite0")
@@ -112,13 +112,13 @@ def test_feature_buildup_controls_do_not_rerun_the_model(at: AppTest, analyze_ca
     assert not at.exception
     assert analyze_calls == []  # every change above used the cached analysis
     # The choice of layer survives a trip to another page.
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/feature_buildup.py").run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/feature_buildup.py").run()
     assert at.select_slider(key="_w_layer.efficientnet_lite0").value == "bn2"
 
 
 def test_gradcam_explains_any_class(at: AppTest) -> None:
-    at.switch_page("pages/gradcam.py").run()
+    at.switch_page("app_pages/gradcam.py").run()
     assert not at.exception
     assert len(at.get("progress")) == 5
     assert "Why the rows look so different" in _texts(at)
@@ -130,7 +130,7 @@ def test_gradcam_explains_any_class(at: AppTest) -> None:
 
 
 def test_compare_aligns_backbones_and_recovers_offline(at: AppTest) -> None:
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert at.multiselect(key="_w_compare.rows").value == [
         "efficientnet_lite0/pretrained",
@@ -153,7 +153,7 @@ def test_compare_aligns_backbones_and_recovers_offline(at: AppTest) -> None:
 
 
 def test_compare_puts_pretrained_and_untrained_side_by_side(at: AppTest) -> None:
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     rows = ["efficientnet_lite0/pretrained", "efficientnet_lite0/untrained"]
     at.multiselect(key="_w_compare.rows").set_value(rows).run()
     assert not at.exception and not at.error
@@ -173,7 +173,7 @@ def test_upload_replaces_the_picture_on_every_page(at: AppTest) -> None:
     assert not at.exception
     assert at.session_state["image"].name == "flower.jpg"
     assert "Now showing: your picture flower.jpg" in _texts(at)
-    at.switch_page("pages/gradcam.py").run()
+    at.switch_page("app_pages/gradcam.py").run()
     assert not at.exception
     assert at.session_state["image"].name == "flower.jpg"
 
@@ -227,7 +227,7 @@ def test_untrained_weights_work(at: AppTest) -> None:
     assert "Untrained weights" in at.warning[0].value
     assert _image_count(at) >= 7
     # The choice holds on another page, drawn without app.py.
-    at.switch_page("pages/feature_buildup.py").run()
+    at.switch_page("app_pages/feature_buildup.py").run()
     assert at.radio(key="_w_weights").value == "untrained"
 
 
@@ -274,7 +274,7 @@ def test_every_figure_downloads_as_png(at: AppTest, page: str, monkeypatch: pyte
     at.switch_page(page).run()
     assert not at.exception
     assert made
-    if page != "pages/compare.py":
+    if page != "app_pages/compare.py":
         assert any(name.endswith("-report.png") for name in made)
     for name, data in made.items():
         png = data() if callable(data) else data  # made on click only

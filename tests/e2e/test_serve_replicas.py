@@ -18,7 +18,15 @@ import pytest
 from PIL import Image, ImageOps
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.helpers import EXCEPTION, IDLE_JS, IMAGES_LOADED_JS, LAUNCH, ROOT, class_server
+from tests.e2e.helpers import (
+    EXCEPTION,
+    IDLE_JS,
+    IMAGES_LOADED_JS,
+    LAUNCH,
+    ROOT,
+    class_server,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="nginx is not installed"
@@ -174,9 +182,11 @@ def test_two_replicas_behind_nginx_with_affinity_and_a_replica_dying(tmp_path: P
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
 
 
-def test_a_link_to_a_page_as_the_first_visit_keeps_the_pages_navigation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("started_by", ["serve", "streamlit run"])
+def test_a_link_to_a_page_as_the_first_visit_keeps_the_pages_navigation(tmp_path: Path, started_by: str) -> None:
     """A class often starts from a shared link to a lesson, right after the teacher started the server."""
-    with class_server(tmp_path, replicas=1) as server, sync_playwright() as p:
+    server_cm = class_server(tmp_path, replicas=1) if started_by == "serve" else streamlit_server(tmp_path)
+    with server_cm as server, sync_playwright() as p:
         browser = p.chromium.launch(**LAUNCH)
         for visit in range(2):
             page = browser.new_page(viewport={"width": 1280, "height": 720})

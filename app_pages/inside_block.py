@@ -101,7 +101,7 @@ st.caption(
 )
 block_view.family_cards(choices)
 st.page_link(
-    "pages/compare.py",
+    "app_pages/compare.py",
     label="Compare backbones: the same picture through 2 or 3 of them",
     icon=":material/compare:",
 )

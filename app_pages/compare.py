@@ -33,7 +33,7 @@ if not picked:
     st.warning("Pick at least one backbone above.")
     st.stop()
 st.page_link(
-    "pages/inside_block.py",
+    "app_pages/inside_block.py",
     label="Inside a block: how these backbones build their blocks differently",
     icon=":material/account_tree:",
 )
