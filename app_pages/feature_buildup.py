@@ -20,7 +20,7 @@ widgets.explain(
     "the maps get smaller but more meaningful, while each map pixel sees a bigger part of the picture."
 )
 
-result = webui.analysis_or_stop(choices)
+result = webui.activations_or_stop(choices)
 crop = result.input_image
 stem = f"{choices.image.stem}-{spec.name}"
 
@@ -177,4 +177,4 @@ st.markdown(f":material/crop_free: {widgets.receptive_field_note(layer, crop.wid
 featurevis_view.channel_card(choices, result, layer, channel)
 featurevis_view.weights_pair(choices, layer, channel)
 
-widgets.report_button(result, stem, key="fb.dl.report")
+widgets.report_button(webui.full_analysis(choices), stem, key="fb.dl.report")

@@ -117,4 +117,4 @@ st.markdown(
     "bright blob is blurry, but it sits on the object, because this is the stage the head reads.\n"
     "- That is why Grad-CAM is usually shown for the last stage only."
 )
-widgets.report_button(result, stem, key="gc.dl.report")
+widgets.report_button(lambda: result, stem, key="gc.dl.report")

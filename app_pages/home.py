@@ -17,7 +17,7 @@ widgets.explain(
     "reads the last stage and names what it sees. New here? Start with the **Lessons**."
 )
 
-result = webui.analysis_or_stop(choices)
+result = webui.activations_or_stop(choices)
 stages = spec.stages
 crop = result.input_image
 
@@ -77,7 +77,7 @@ with st.container(horizontal=True):
         key="home.dl.stages",
         label="Stages (PNG)",
     )
-    widgets.report_button(result, f"{choices.image.stem}-{spec.name}", key="home.dl.report")
+    widgets.report_button(webui.full_analysis(choices), f"{choices.image.stem}-{spec.name}", key="home.dl.report")
 
 st.subheader("Where to go next")
 for path, label, icon in guide.NEXT:

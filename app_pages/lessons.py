@@ -30,7 +30,9 @@ st.segmented_control(
     key="_w_lesson.nav",
     on_change=lambda: progress.go(st.session_state["_w_lesson.nav"] or number),
 )
-result = webui.analysis_or_stop(choices)
+# Grad-CAM only for the lesson that shows it: the others need half the model's work on a new picture.
+wants_gradcam = number != QUIZ and LESSONS[number - 1].gradcam
+result = webui.analysis_or_stop(choices) if wants_gradcam else webui.activations_or_stop(choices)
 
 if number != QUIZ:
     lesson = LESSONS[number - 1]

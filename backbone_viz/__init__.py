@@ -16,6 +16,7 @@ from .analysis import (
     Prediction,
     analyze,
     analyze_parts,
+    layer_activations,
     layer_gradcam,
     upsample,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "get_spec",
     "head_contributions",
     "inside_block",
+    "layer_activations",
     "layer_gradcam",
     "list_backbones",
     "list_blocks",

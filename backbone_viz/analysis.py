@@ -7,8 +7,10 @@ model's mode, so any number of threads may analyse on one shared backbone at onc
 
 The activations of a picture do not depend on the class Grad-CAM explains, so they are kept apart, as
 captum keeps ``LayerActivation`` and ``LayerGradCam`` apart: :func:`analyze_parts` gives both parts of
-one pass, :func:`layer_gradcam` the Grad-CAM maps of another class without keeping activations, and
-:meth:`AnalysisResult.from_parts` joins them without copying (a cache then stores activations once).
+one pass, :func:`layer_activations` the activations alone (one forward pass without a gradient, under
+half the cost, for a page that shows no Grad-CAM), :func:`layer_gradcam` the Grad-CAM maps of a class
+without keeping activations, and :meth:`AnalysisResult.from_parts` joins them without copying (a cache
+then stores activations once).
 """
 
 from __future__ import annotations
@@ -219,6 +221,32 @@ def analyze_parts(
     return activations, gradcam
 
 
+def layer_activations(
+    backbone: Backbone,
+    image: Image.Image,
+    *,
+    head: Head | None = None,
+    knockout: Sequence[KnockoutItem] | None = None,
+) -> Activations:
+    """What the picture does to every listed layer, with the top-5: ONE forward pass, no gradient.
+
+    Equal to ``analyze_parts(...)[0]`` (the same arrays up to float rounding) at well under half the
+    cost: no autograd graph is recorded and nothing runs backwards (``bench/analysis.py`` prints both).
+    For a view that shows no Grad-CAM; :func:`layer_gradcam` adds one later if it is asked for.
+    Arguments as in :func:`analyze`.
+    """
+    if head is not None:
+        check_fits(head, backbone)
+    done, edits = resolve_knockout(backbone.spec, knockout or ())
+    crop = backbone.crop(image)
+    with torch.no_grad():
+        outputs = backbone.extract(backbone.to_tensor(crop), _wanted(backbone, head, pooled=True), edits=edits)
+        logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
+    probabilities = torch.softmax(logits[0].float(), dim=0)
+    ranked = torch.argsort(probabilities, descending=True).tolist()
+    return _activations(backbone, head, crop, outputs, logits, frozen_numpy(probabilities), ranked, done)
+
+
 def layer_gradcam(
     backbone: Backbone,
     image: Image.Image,
@@ -253,16 +281,10 @@ def _one_pass(
     x = backbone.to_tensor(crop).requires_grad_(True)
     layers = backbone.spec.layers
     categories = head.categories if head is not None else backbone.categories
-    head_name = "imagenet" if head is None else head.name
-    wanted = [layer.name for layer in layers]
-    if head is None:
-        wanted.append(LOGITS)
-    if head is not None or keep_activations:
-        wanted.append(POOLED)
     # Parameters do not require grad, so the graph is built only for the input's path; asking for the
     # gradient of the layer outputs stops at the first listed layer and never touches parameters.
     with torch.enable_grad():
-        outputs = backbone.extract(x, wanted, edits=edits)
+        outputs = backbone.extract(x, _wanted(backbone, head, pooled=keep_activations), edits=edits)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
         probabilities = torch.softmax(logits.detach()[0].float(), dim=0)
         ranked = torch.argsort(probabilities, descending=True).tolist()
@@ -277,20 +299,47 @@ def _one_pass(
     gradcam = GradCam(
         backbone=backbone.spec.name,
         weights=backbone.weights,
-        head=head_name,
+        head="imagenet" if head is None else head.name,
         target=Prediction(index, categories[index], float(probs[index])),
         gradcam=MappingProxyType({lay.name: frozen_numpy(c) for lay, c in zip(layers, cams, strict=True)}),
         knockout=done,
     )
     if not keep_activations:
         return None, gradcam
-    activations = Activations(
+    return _activations(backbone, head, crop, outputs, logits, probs, ranked, done), gradcam
+
+
+def _wanted(backbone: Backbone, head: Head | None, *, pooled: bool) -> list[str]:
+    """The nodes a pass asks for: every listed layer, the logits (own head) and the pooled vector."""
+    wanted = [layer.name for layer in backbone.spec.layers]
+    if head is None:
+        wanted.append(LOGITS)
+    if head is not None or pooled:
+        wanted.append(POOLED)
+    return wanted
+
+
+def _activations(
+    backbone: Backbone,
+    head: Head | None,
+    crop: Image.Image,
+    outputs: Mapping[str, torch.Tensor],
+    logits: torch.Tensor,
+    probs: np.ndarray,
+    ranked: Sequence[int],
+    done: tuple[Knockout, ...],
+) -> Activations:
+    """The :class:`Activations` of one pass: ``outputs`` of :func:`_wanted`, ``logits`` (1, K), ``probs`` (K,)
+    and the class indices ``ranked`` by decreasing probability."""
+    layers = backbone.spec.layers
+    categories = head.categories if head is not None else backbone.categories
+    return Activations(
         backbone=backbone.spec.name,
         weights=backbone.weights,
-        head=head_name,
+        head="imagenet" if head is None else head.name,
         predictions=tuple(Prediction(int(i), categories[i], float(probs[i])) for i in ranked[:TOP_K]),
         layers=layers,
-        activations=MappingProxyType({lay.name: frozen_numpy(a[0]) for lay, a in zip(layers, acts, strict=True)}),
+        activations=MappingProxyType({lay.name: frozen_numpy(outputs[lay.name][0]) for lay in layers}),
         input_image=crop,
         probabilities=probs,
         logits=frozen_numpy(logits[0]),
@@ -298,7 +347,6 @@ def _one_pass(
         categories=categories,
         knockout=done,
     )
-    return activations, gradcam
 
 
 def frozen_numpy(t: torch.Tensor) -> np.ndarray:

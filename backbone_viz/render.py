@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from .analysis import AnalysisResult, upsample
+from .analysis import Activations, AnalysisResult, upsample
 from .specs import LayerSpec, get_spec
 
 #: The file formats :func:`encode` writes.
@@ -124,7 +124,7 @@ def representative_channel(activation: np.ndarray, *, candidates: int = 8) -> in
     return int(top[int(np.argmax(spread))])
 
 
-def representative(result: AnalysisResult, layer: LayerSpec) -> np.ndarray:
+def representative(result: Activations, layer: LayerSpec) -> np.ndarray:
     """The map that stands for a layer, (h, w): see :func:`representative_channel`."""
     activation = result.activations[layer.name]
     return activation[representative_channel(activation)]

@@ -6,9 +6,11 @@ For each backbone (untrained weights are fine for timing: same architecture, sam
   * floor: one plain forward pass plus one ``torch.autograd.grad`` to the first listed layer (the least
     any method that explains every layer must do);
   * captum: ``LayerGradCam(model, layer).attribute(...)`` once per listed layer, the way one would
-    get the same Grad-CAMs without this engine.
-Prints medians and the ratios analysis/floor (target <= 1.3 on resnet50) and captum/analysis (the
-speed-up, target >= 6 on resnet50), all measured in this one run.
+    get the same Grad-CAMs without this engine;
+  * activations: ``bv.layer_activations`` (one forward pass without a gradient: what the web app's Home
+    and Feature build-up need; Grad-CAM is added when a page shows it).
+Prints medians and the ratios analysis/floor (target <= 1.3 on resnet50), captum/analysis (the
+speed-up, target >= 6 on resnet50) and activations/analysis, all measured in this one run.
 
     python bench/analysis.py [--backbones resnet50 vgg16 ...] [--repeats 5] [--captum-repeats 2]
 """
@@ -53,7 +55,10 @@ def main() -> None:
     image = bv.load_image(Path(__file__).resolve().parents[1] / "assets" / "samples" / "cat.jpg")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu; medians of "
           f"{args.repeats} runs (captum: {args.captum_repeats})")
-    header = f"{'backbone':<20}{'layers':>7}{'analysis':>11}{'floor':>9}{'ratio':>7}{'captum':>10}{'speed-up':>10}"
+    header = (
+        f"{'backbone':<20}{'layers':>7}{'analysis':>11}{'floor':>9}{'ratio':>7}{'captum':>10}{'speed-up':>10}"
+        f"{'activations':>13}{'of analysis':>13}"
+    )
     print(header)
     print("-" * len(header))
     for name in args.backbones:
@@ -61,13 +66,14 @@ def main() -> None:
         print(
             f"{name:<20}{row['layers']:>7}{row['analysis'] * 1e3:>9.0f}ms{row['floor'] * 1e3:>7.0f}ms"
             f"{row['analysis'] / row['floor']:>7.2f}{row['captum'] * 1e3:>8.0f}ms"
-            f"{row['captum'] / row['analysis']:>9.1f}x",
+            f"{row['captum'] / row['analysis']:>9.1f}x{row['activations'] * 1e3:>11.0f}ms"
+            f"{row['activations'] / row['analysis']:>13.2f}",
             flush=True,
         )
 
 
 def bench_one(name: str, image, repeats: int, captum_repeats: int) -> dict[str, float]:
-    """Times one backbone's analysis, floor and captum; returns medians in seconds."""
+    """Times one backbone's analysis, floor, captum and activations alone; returns medians in seconds."""
     torch.manual_seed(0)
     bb = bv.load_backbone(name, weights="untrained", device="cpu")
     first = bb.spec.layers[0].name
@@ -85,10 +91,18 @@ def bench_one(name: str, image, repeats: int, captum_repeats: int) -> dict[str, 
                 x, target=target, relu_attributions=True
             )
 
-    medians = _median_times({"analysis": lambda: bv.analyze(bb, image), "floor": floor}, repeats)
+    medians = _median_times(
+        {
+            "analysis": lambda: bv.analyze(bb, image),
+            "floor": floor,
+            "activations": lambda: bv.layer_activations(bb, image),
+        },
+        repeats,
+    )
     medians["captum"] = _median_times({"captum": captum}, captum_repeats)["captum"]
     medians["layers"] = len(bb.spec.layers)
     return medians
+
 
 if __name__ == "__main__":
     main()

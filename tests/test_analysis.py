@@ -226,3 +226,23 @@ def test_parts_of_different_analyses_do_not_join(lite0: Backbone) -> None:
     other = bv.layer_gradcam(untrained, img)
     with pytest.raises(ValueError, match="different analyses"):
         bv.AnalysisResult.from_parts(activations, other)
+
+
+@pytest.mark.parametrize("knockout", [None, [("blocks.3.1", [11, 3, 7])], ["blocks.5.1"]])
+def test_activations_alone_equal_the_activations_of_a_full_pass(lite0: Backbone, knockout: list | None) -> None:
+    img = sample("cat")
+    whole, _ = bv.analyze_parts(lite0, img, knockout=knockout)
+    alone = bv.layer_activations(lite0, img, knockout=knockout)
+    assert [p.index for p in alone.predictions] == [p.index for p in whole.predictions]
+    assert [p.probability for p in alone.predictions] == pytest.approx([p.probability for p in whole.predictions])
+    assert alone.knockout == whole.knockout and alone.layers == whole.layers
+    for name, array in whole.activations.items():
+        np.testing.assert_allclose(alone.activations[name], array, rtol=1e-5, atol=1e-6)
+        assert not alone.activations[name].flags.writeable
+    for field_name in ("probabilities", "logits", "pooled"):
+        np.testing.assert_allclose(getattr(alone, field_name), getattr(whole, field_name), rtol=1e-5, atol=1e-6)
+    assert alone.input_image.tobytes() == whole.input_image.tobytes()
+    # No gradient was kept anywhere, and the parts still join with a Grad-CAM made later.
+    assert all(p.grad is None for p in lite0.model.parameters())
+    joined = bv.AnalysisResult.from_parts(alone, bv.layer_gradcam(lite0, img, knockout=knockout))
+    assert joined.target.index == alone.predictions[0].index

@@ -623,7 +623,7 @@ def test_threads_can_load_at_once_and_no_global_changes() -> None:
     assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, list(warnings.filters)) == before
 
 
-def test_max_side_shrinks_a_large_photo_and_keeps_its_look(tmp_path) -> None:
+def test_shrink_to_keeps_the_shorter_side_above_the_size_asked_and_the_look() -> None:
     import io
 
     import numpy as np
@@ -631,22 +631,31 @@ def test_max_side_shrinks_a_large_photo_and_keeps_its_look(tmp_path) -> None:
 
     from backbone_viz.images import load_image
 
-    # A 3000 x 2000 photo-like JPEG (the coffee sample enlarged), stored rotated with an EXIF tag.
-    source = Image.open("assets/samples/coffee.jpg").convert("RGB").resize((3000, 2000))
+    # A 4000 x 3000 photo-like JPEG (the coffee sample enlarged), stored rotated with an EXIF tag.
+    source = Image.open("assets/samples/coffee.jpg").convert("RGB").resize((4000, 3000))
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
     buffer = io.BytesIO()
     source.save(buffer, format="JPEG", quality=92, exif=exif)
     data = buffer.getvalue()
     full = load_image(data)
-    small = load_image(data, max_side=1024)
-    assert full.size == (2000, 3000)  # upright: portrait after the EXIF rotation
-    assert max(small.size) == 1024 and small.size == (683, 1024)
-    reference = full.copy()
-    reference.thumbnail((1024, 1024), Image.Resampling.LANCZOS)
-    difference = np.abs(np.asarray(small, np.float32) - np.asarray(reference.resize(small.size), np.float32))
+    small = load_image(data, shrink_to=256)
+    assert full.size == (3000, 4000)  # upright: portrait after the EXIF rotation
+    assert small.size == (375, 500)  # the decoder's 1/8: shorter side between 256 and 512
+    reference = full.resize(small.size, Image.Resampling.LANCZOS)
+    difference = np.abs(np.asarray(small, np.float32) - np.asarray(reference, np.float32))
     assert difference.mean() < 3.0  # the decoder's own downscaling looks the same
+    # 1/8 would leave 250 px on the shorter side of a 2000 x 1000 panorama: 1/2 then, never below 256.
+    panorama = io.BytesIO()
+    source.resize((2000, 1000)).save(panorama, format="JPEG", quality=92)
+    assert load_image(panorama.getvalue(), shrink_to=256).size == (1000, 500)
+    # Not a JPEG: averaged down in whole-pixel boxes, and it looks the same as a resize.
     png = io.BytesIO()
-    source.resize((1500, 1000)).save(png, format="PNG")
-    assert load_image(png.getvalue(), max_side=600).size == (600, 400)
-    assert load_image(data, max_side=5000).size == full.size  # never enlarged
+    source.resize((1600, 1200)).save(png, format="PNG")
+    boxed = load_image(png.getvalue(), shrink_to=256)
+    assert boxed.size == (400, 300)
+    resized = source.resize((400, 300), Image.Resampling.LANCZOS)
+    assert np.abs(np.asarray(boxed, np.float32) - np.asarray(resized, np.float32)).mean() < 3.0
+    # A picture with a shorter side under twice the size asked for is kept as it is; never enlarged.
+    assert load_image(data, shrink_to=1600).size == full.size
+    assert load_image(data, shrink_to=5000).size == full.size

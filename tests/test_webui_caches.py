@@ -94,7 +94,7 @@ def test_a_second_gradcam_target_does_not_copy_the_activations() -> None:
         np.testing.assert_allclose(second.gradcam[name], cam, rtol=1e-4, atol=1e-6)
     for name, activation in first.activations.items():
         assert np.shares_memory(second.activations[name], activation)
-    # The top class asked for by number is the Grad-CAM made with the activations: nothing new is held.
+    # The top class asked for by number is the top class's Grad-CAM made first: nothing new is held.
     again = caches.cached_analysis("vgg16", "untrained", sha, data, first.target.index)
     assert again.gradcam[first.layers[-1].name] is first.gradcam[first.layers[-1].name]
     assert _held_bytes() == two_targets
@@ -113,3 +113,26 @@ def test_the_bundled_backbone_is_never_evicted_by_others() -> None:
         caches.cached_backbone(name, "untrained")
     assert caches.cached_backbone(bundled, "pretrained") is kept
     assert caches.cached_backbone(names[0], "untrained") is not first  # the others' least recently used
+
+
+def test_activations_alone_run_no_gradient_and_grad_cam_comes_once_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    for function in ("analyze_parts", "layer_activations", "layer_gradcam"):
+        real = getattr(bv, function)
+        monkeypatch.setattr(
+            bv, function, lambda *a, _real=real, _name=function, **k: calls.append(_name) or _real(*a, **k)
+        )
+    data = (SAMPLES / "rocket.jpg").read_bytes()
+    sha = "rocket-test-digest"
+    activations = caches.cached_activations("efficientnet_lite0", "pretrained", sha, data)
+    assert calls == ["layer_activations"]  # Home's view: one forward pass, no backward
+    top = caches.cached_gradcam("efficientnet_lite0", "pretrained", sha, data)
+    assert calls == ["layer_activations", "layer_gradcam"]
+    assert top.target.index == activations.predictions[0].index
+    # Asked for again, by None or by the class's number, and joined: all cache hits.
+    assert caches.cached_gradcam("efficientnet_lite0", "pretrained", sha, data, top.target.index) is top
+    joined = caches.cached_analysis("efficientnet_lite0", "pretrained", sha, data)
+    assert calls == ["layer_activations", "layer_gradcam"]
+    assert joined.gradcam is top.gradcam and joined.activations is activations.activations

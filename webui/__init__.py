@@ -4,11 +4,13 @@ Pages start with::
 
     import webui
     choices = webui.page_setup()
-    result = webui.analysis_or_stop(choices)
+    result = webui.analysis_or_stop(choices)      # activations and Grad-CAM
+    # or, for a page that shows no Grad-CAM (half the model's work on a new picture):
+    result = webui.activations_or_stop(choices)
 
 and then only draw. The modules of this package, one job each:
 
-* ``caches``: the caches shared by all sessions (``load_backbone``, ``analyze_parts``, ``layer_gradcam``);
+* ``caches``: the caches shared by all sessions (``load_backbone``, ``layer_activations``, ``layer_gradcam``);
 * ``weights_ui``: where the pretrained weights are, their download, what a page shows when they fail;
 * ``state``: the session's choices; ``sidebar``: the sidebar that makes them;
 * ``links``: the choices in the URL query (links that open the same view); ``projector``: projector mode;
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
+from typing import TypeVar
 
 import streamlit as st
 import torch
@@ -31,7 +34,7 @@ import torch
 import backbone_viz as bv
 
 from . import links, projector
-from .caches import cached_analysis
+from .caches import cached_activations, cached_analysis
 from .links import PRESENT
 from .sidebar import render_sidebar, sidebar_for_this_run
 from .state import IMAGE_ERROR, Choices, ImageChoice, persistent
@@ -39,14 +42,19 @@ from .weights_ui import load
 
 __all__ = [
     "Choices",
+    "activations",
+    "activations_or_stop",
     "analysis",
     "analysis_or_stop",
     "configure_torch",
+    "full_analysis",
     "page_setup",
     "render_sidebar",
     "sidebar_for_this_run",
 ]
 
+
+T = TypeVar("T")
 
 #: What untrained weights change, as measured (tests/app/test_links_and_defects.py): random filters still
 #: pass the picture (a stage-1 channel of every untrained backbone follows the picture's brightness with a
@@ -116,7 +124,7 @@ def analysis(
     offer_bundled: bool = True,
     use_untrained: Callable[[], None] | None = None,
 ) -> bv.AnalysisResult | None:
-    """The analysis of ``image`` by a backbone, or ``None``.
+    """The analysis of ``image`` by a backbone (activations and Grad-CAM), or ``None``.
 
     Loads the backbone first (see :func:`webui.weights_ui.load`); shows an ``st.error`` and returns
     ``None`` when the backbone or the image cannot be used.
@@ -127,7 +135,38 @@ def analysis(
         offer_bundled: offer a button that switches the sidebar to the bundled backbone.
         use_untrained: what the "untrained" button does when the weights fail (see ``weights_ui``).
     """
-    if load(name, weights, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained) is None:
+    return _analysed(
+        name,
+        lambda on_wait: cached_analysis(name, weights, image.sha256, image.data, target, on_wait=on_wait),
+        load(name, weights, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained) is not None,
+    )
+
+
+def activations(
+    name: str, weights: str, image: ImageChoice, *, key: str = "load", offer_bundled: bool = True
+) -> bv.Activations | None:
+    """What ``image`` does to a backbone's layers, with its top-5 and no Grad-CAM, or ``None``.
+
+    As :func:`analysis`, for a page that shows no Grad-CAM: a new picture then costs one forward pass
+    without a gradient, about half an analysis (``bench/analysis.py``).
+    """
+    return _analysed(
+        name,
+        lambda on_wait: cached_activations(name, weights, image.sha256, image.data, on_wait=on_wait),
+        load(name, weights, key=key, offer_bundled=offer_bundled) is not None,
+    )
+
+
+def full_analysis(choices: Choices) -> Callable[[], bv.AnalysisResult]:
+    """Gives the chosen picture's analysis with the top class's Grad-CAM when called, for a download made
+    only when clicked (its Grad-CAM runs the model then, in its turn, unless a page made it already)."""
+    name, weights, image = choices.backbone, choices.weights, choices.image
+    return lambda: cached_analysis(name, weights, image.sha256, image.data)
+
+
+def _analysed(name: str, compute: Callable[[Callable[[int], None]], T], loaded: bool) -> T | None:
+    """``compute(on_wait)`` with the place in the queue shown meanwhile, or ``None`` (explained)."""
+    if not loaded:
         return None
     place = st.empty()
 
@@ -140,7 +179,7 @@ def analysis(
 
     try:
         with st.spinner(f"Looking at the picture with {bv.get_spec(name).title}…"):
-            return cached_analysis(name, weights, image.sha256, image.data, target, on_wait=show_place)
+            return compute(show_place)
     except bv.BackboneVizError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         return None
@@ -162,6 +201,15 @@ def analysis_or_stop(choices: Choices, target: int | None = None) -> bv.Analysis
         target: class index for Grad-CAM, or ``None`` for the top prediction.
     """
     result = analysis(choices.backbone, choices.weights, choices.image, target)
+    if result is None:
+        st.stop()
+    return result
+
+
+def activations_or_stop(choices: Choices) -> bv.Activations:
+    """What the chosen picture does to the chosen backbone, without Grad-CAM (:func:`activations`); on
+    failure the page explains and stops."""
+    result = activations(choices.backbone, choices.weights, choices.image)
     if result is None:
         st.stop()
     return result

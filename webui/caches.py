@@ -1,6 +1,6 @@
 """The caches every session shares: loaded backbones, what a picture does to them, and Grad-CAMs.
 
-Where the web app runs the model for everyone (``load_backbone``, ``analyze_parts``, ``layer_gradcam``);
+Where the web app runs the model for everyone (``load_backbone``, ``layer_activations``, ``layer_gradcam``);
 a learner's own head is run in :mod:`webui.heads_state`. ``st.cache_resource`` keeps ONE object per key for every session and thread and never
 copies it. That is safe here because nothing cached is ever written to: a backbone is only run
 (statelessly, see :mod:`backbone_viz.analysis`), and the analyses hold read-only arrays in
@@ -9,12 +9,16 @@ copies it. That is safe here because nothing cached is ever written to: a backbo
 A picture's activations are kept apart from the Grad-CAM of each class (issue 9): the activations do not
 depend on the class Grad-CAM explains and are large (~55 MB for VGG-16), a Grad-CAM is a few small (h, w)
 maps. Explaining another class adds only its Grad-CAM, and :func:`cached_analysis` joins the parts with
-``AnalysisResult.from_parts``, which shares their arrays.
+``AnalysisResult.from_parts``, which shares their arrays. The activations come from a forward pass
+without a gradient, and even the top class's Grad-CAM is made only when a page shows one (issue 13):
+Home, the page every student opens, then costs half a model pass (``bench/analysis.py``: 0.46 to 0.60 of
+a full analysis). A student who opens Grad-CAM afterwards pays for its own pass there (forward and
+backward, about the full analysis again).
 
 * backbones: keyed by (backbone name, weights);
 * activations: keyed by (backbone name, weights, sha256 of the image bytes; the bytes travel as the
-  unhashed ``_image_bytes``), each with the Grad-CAM of the top class, made in the same pass;
-* Grad-CAMs of the other classes: keyed by (backbone name, weights, sha256, class index);
+  unhashed ``_image_bytes``);
+* Grad-CAMs: keyed by (backbone name, weights, sha256, class index), the top class's like any other;
 * decoded pictures: keyed by sha256, so that a picture is decoded once, not once per analysis, Grad-CAM
   and preview (PIL images: every user copies before changing one).
 
@@ -23,7 +27,8 @@ and its analyses, are never evicted by a large backbone. Least recently used out
 
 * backbones: 2 bundled (pretrained and untrained, ~20 MB each) and 2 others (two VGG-19s are ~1.2 GB);
 * activations: 16 pictures for the bundled backbone (~4 MB each) and 8 for the others (up to ~55 MB
-  each for VGG-16); Grad-CAMs of other classes as many (well under 1 MB each).
+  each for VGG-16); Grad-CAMs twice as many (the top class and one other per picture; well under 1 MB
+  each).
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ class _Caches:
     """The caches of one kind of backbone (bundled or not)."""
 
     backbone: Callable[[str, str], bv.Backbone]
-    activations: Callable[[str, str, str, bytes], tuple[bv.Activations, bv.GradCam]]
+    activations: Callable[[str, str, str, bytes], bv.Activations]
     gradcam: Callable[[str, str, str, int, bytes], bv.GradCam]
 
 
@@ -89,10 +94,8 @@ def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
     def backbone(name: str, weights: str) -> bv.Backbone:
         return bv.load_backbone(name, weights)
 
-    def activations(
-        name: str, weights: str, image_sha256: str, _image_bytes: bytes
-    ) -> tuple[bv.Activations, bv.GradCam]:
-        return bv.analyze_parts(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes))
+    def activations(name: str, weights: str, image_sha256: str, _image_bytes: bytes) -> bv.Activations:
+        return bv.layer_activations(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes))
 
     def gradcam(name: str, weights: str, image_sha256: str, target: int, _image_bytes: bytes) -> bv.GradCam:
         return bv.layer_gradcam(
@@ -102,7 +105,7 @@ def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
     return _Caches(
         shared(backbone, kind, backbones),
         shared(activations, kind, analyses),
-        shared(gradcam, kind, analyses),
+        shared(gradcam, kind, 2 * analyses),
     )
 
 
@@ -124,8 +127,8 @@ def cached_backbone(name: str, weights: str) -> bv.Backbone:
 
 def cached_activations(
     name: str, weights: str, image_sha256: str, image_bytes: bytes, *, on_wait: WaitCallback | None = None
-) -> tuple[bv.Activations, bv.GradCam]:
-    """What the picture does to the backbone, and the top class's Grad-CAM (the model runs on a miss).
+) -> bv.Activations:
+    """What the picture does to the backbone (a forward pass without a gradient runs on a miss).
 
     A model run waits for its turn (:mod:`webui.turns`); ``on_wait(ahead)`` is told the place meanwhile.
     """
@@ -144,15 +147,13 @@ def cached_gradcam(
 ) -> bv.GradCam:
     """The shared Grad-CAM of class ``target`` (``None``: the top class) for one picture.
 
-    The top class's comes with the activations; another class's runs the model once on a miss and keeps
-    only its maps.
+    A miss runs the model once (forward and backward) and keeps only the maps.
 
     Raises:
         BackboneVizError: ``target`` is not a class of the head.
     """
-    _, top = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait)
-    if target is None or target == top.target.index:
-        return top
+    if target is None:
+        target = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait).predictions[0].index
     key = ("gradcam", name, weights, image_sha256, target)
     return in_turn(key, on_wait, lambda: _for(name).gradcam(name, weights, image_sha256, target, image_bytes))
 
@@ -167,7 +168,7 @@ def cached_analysis(
     on_wait: WaitCallback | None = None,
 ) -> bv.AnalysisResult:
     """The analysis of one picture with Grad-CAM for ``target``, joined from the shared parts (no copy)."""
-    activations, _ = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait)
+    activations = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait)
     return bv.AnalysisResult.from_parts(
         activations, cached_gradcam(name, weights, image_sha256, image_bytes, target, on_wait=on_wait)
     )

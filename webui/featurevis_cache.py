@@ -165,7 +165,7 @@ def _top_patches(
     maps = list(gallery_maps(name, weights, layer)[:, channel])
     for sha256, data in zip(uploads_sha256, _uploads, strict=True):
         # An upload was analysed when it was chosen: its crop and maps are in the shared analysis cache.
-        activations, _ = cached_activations(name, weights, sha256, data)
+        activations = cached_activations(name, weights, sha256, data)
         crops.append(activations.input_image)
         maps.append(activations.activations[layer][channel])
     return bv.top_patches(backbone, layer, channel, crops, k=9, maps=maps, cropped=True)

@@ -87,7 +87,7 @@ def visual_or_button(choices: Choices, weights: str, layer: bv.LayerSpec, channe
     st.caption(strength_text(visual, best))
 
 
-def channel_card(choices: Choices, result: bv.AnalysisResult, layer: bv.LayerSpec, channel: int) -> None:
+def channel_card(choices: Choices, result: bv.Activations, layer: bv.LayerSpec, channel: int) -> None:
     """The card: the channel's feature visualization, its top patches, and its map on ``result``'s picture."""
     crop = result.input_image
     st.subheader(f"What does channel #{channel} of {layer.label} look for?")

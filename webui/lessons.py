@@ -18,7 +18,7 @@ import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
 
-from . import analysis, block_cache, figures, widgets
+from . import activations, block_cache, figures, widgets
 from .block_diagram import draw_block
 from .block_view import KIND_NAMES, default_block
 from .lesson_progress import Explore, Question
@@ -30,17 +30,21 @@ PASSES = 0.5
 
 @dataclass(frozen=True)
 class Lesson:
+    """One lesson. ``reveal`` and ``explore`` get an :class:`~backbone_viz.AnalysisResult` when
+    ``gradcam`` is set, else the picture's :class:`~backbone_viz.Activations` alone (no Grad-CAM pass)."""
+
     number: int
     title: str
     question: Callable[[bv.BackboneSpec], Question]
-    reveal: Callable[[Choices, bv.AnalysisResult], None]
-    explore: Callable[[Choices, bv.AnalysisResult], Explore]
+    reveal: Callable[[Choices, bv.Activations], None]
+    explore: Callable[[Choices, bv.Activations], Explore]
+    gradcam: bool = False
 
 
 # ------------------------------------------------------------------------------------- the lessons
 
 
-def _maps_row(choices: Choices, result: bv.AnalysisResult) -> None:
+def _maps_row(choices: Choices, result: bv.Activations) -> None:
     """The picture and one map per stage, the row Home shows (the same figures)."""
     stages = choices.spec.stages
     cells = st.columns(len(stages) + 1)
@@ -74,7 +78,7 @@ def _q1(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def _r1(choices: Choices, result: bv.AnalysisResult) -> None:
+def _r1(choices: Choices, result: bv.Activations) -> None:
     spec = choices.spec
     _maps_row(choices, result)
     last = spec.stages[-1]
@@ -102,7 +106,7 @@ def _q2(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def _r2(choices: Choices, result: bv.AnalysisResult) -> None:
+def _r2(choices: Choices, result: bv.Activations) -> None:
     layer = choices.spec.layers[0]
     channel, r, median = edge_channel(result, layer)
     maps = result.activations[layer.name]
@@ -128,7 +132,7 @@ def _r2(choices: Choices, result: bv.AnalysisResult) -> None:
     )
 
 
-def _e2(choices: Choices, result: bv.AnalysisResult) -> Explore:
+def _e2(choices: Choices, result: bv.Activations) -> Explore:
     layer = choices.spec.layers[0]
     channel = edge_channel(result, layer)[0]
     return Explore(
@@ -153,7 +157,7 @@ def _q3(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
+def _r3(choices: Choices, result: bv.Activations) -> None:
     spec = choices.spec
     _maps_row(choices, result)
     st.dataframe(
@@ -178,7 +182,7 @@ def _r3(choices: Choices, result: bv.AnalysisResult) -> None:
     )
 
 
-def _e3(choices: Choices, result: bv.AnalysisResult) -> Explore:
+def _e3(choices: Choices, result: bv.Activations) -> Explore:
     layer = choices.spec.stages[-1].last
     return Explore(
         "app_pages/feature_buildup.py",
@@ -253,11 +257,11 @@ def _q5(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
+def _r5(choices: Choices, result: bv.Activations) -> None:
     spec = choices.spec
     other = "untrained" if choices.weights == "pretrained" else "pretrained"
     pair = {choices.weights: result}
-    pair[other] = analysis(choices.backbone, other, choices.image, key="lesson5")
+    pair[other] = activations(choices.backbone, other, choices.image, key="lesson5")
     if pair[other] is None:
         st.caption(f"Without {spec.title}'s pretrained weights, only the untrained side can be shown.")
         return
@@ -290,7 +294,7 @@ def _r5(choices: Choices, result: bv.AnalysisResult) -> None:
     )
 
 
-def _e5(choices: Choices, result: bv.AnalysisResult) -> Explore:
+def _e5(choices: Choices, result: bv.Activations) -> Explore:
     layer = choices.spec.stages[0].last
     return Explore(
         "app_pages/feature_buildup.py",
@@ -313,7 +317,7 @@ def _q6(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def _r6(choices: Choices, result: bv.AnalysisResult) -> None:
+def _r6(choices: Choices, result: bv.Activations) -> None:
     spec = choices.spec
     width = result.pooled.shape[0]
     st.image(widgets.shown(widgets.value_strip(result.pooled)), width="stretch")
@@ -342,7 +346,7 @@ def _q7(spec: bv.BackboneSpec) -> Question:
     )
 
 
-def _r7(choices: Choices, result: bv.AnalysisResult) -> None:
+def _r7(choices: Choices, result: bv.Activations) -> None:
     spec = choices.spec
     block = next(b for b in spec.blocks if b.name == default_block(spec))
     try:
@@ -367,7 +371,7 @@ def _r7(choices: Choices, result: bv.AnalysisResult) -> None:
     )
 
 
-def _e7(choices: Choices, result: bv.AnalysisResult) -> Explore:
+def _e7(choices: Choices, result: bv.Activations) -> Explore:
     block = default_block(choices.spec)
     return Explore(
         "app_pages/inside_block.py",
@@ -376,11 +380,11 @@ def _e7(choices: Choices, result: bv.AnalysisResult) -> Explore:
     )
 
 
-def _home(choices: Choices, result: bv.AnalysisResult) -> Explore:
+def _home(choices: Choices, result: bv.Activations) -> Explore:
     return Explore("app_pages/home.py", "Explore this: the stages on Home", _view(choices))
 
 
-def _heads(choices: Choices, result: bv.AnalysisResult) -> Explore:
+def _heads(choices: Choices, result: bv.Activations) -> Explore:
     return Explore(
         "app_pages/heads.py", "Explore this: the head's sum and a new head of your own", _view(choices)
     )
@@ -390,14 +394,14 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(1, "Backbone and head", _q1, _r1, _home),
     Lesson(2, "What the first layer sees", _q2, _r2, _e2),
     Lesson(3, "Low to high", _q3, _r3, _e3),
-    Lesson(4, "Where the head looks", _q4, _r4, _e4),
+    Lesson(4, "Where the head looks", _q4, _r4, _e4, gradcam=True),
     Lesson(5, "The untrained sanity check", _q5, _r5, _e5),
     Lesson(6, "One backbone, many heads", _q6, _r6, _heads),
     Lesson(7, "How blocks are built", _q7, _r7, _e7),
 )
 
 
-def quiz(spec: bv.BackboneSpec, result: bv.AnalysisResult) -> tuple[Question, ...]:
+def quiz(spec: bv.BackboneSpec, result: bv.Activations) -> tuple[Question, ...]:
     """The "check yourself" questions, with answers from the spec and this analysis."""
     last = spec.stages[-1]
     h = result.activations[last.last.name].shape[1]

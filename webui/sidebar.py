@@ -8,6 +8,7 @@ session state (:mod:`webui.state`), so they are the same whichever file drew the
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,13 +50,13 @@ _run = threading.local()
 UPLOAD_KEY = "_w_upload"
 CAMERA_KEY = "_w_camera"
 THUMB = 96
-#: Longest side, in pixels, of the copy of an upload that the session keeps and analyses. Every backbone
-#: resizes the short side to at most 256 px before it crops (232 or 256), so a 4:3 or 16:9 photo at
-#: 640 px (480 or 360 px short side) loses nothing the model sees; the JPEG decoder then works at 1/4
-#: or 1/8 scale, which cut an upload's decode from 95 to 35 ms for a 12-megapixel photo (issue 13).
-WORKING_SIDE = 640
-#: A shrunk upload is kept as a new JPEG only when the file was larger than this (a small file that
-#: happens to be WORKING_SIDE px wide is kept as it came).
+#: Shorter side, in pixels, below which an upload is never shrunk: the largest size any backbone resizes
+#: the shorter side to before it crops (232 or 256). The session keeps and analyses a copy whose shorter
+#: side lies between this and twice this (a 12-megapixel phone photo: 504 x 378), so nothing the model
+#: sees is lost, and the JPEG decoder works at 1/8 scale with no resize after it: 45 to 18 ms for a
+#: 12-megapixel photo, after 95 to 45 ms last time (bench/profile_page.py, issue 13).
+WORKING_SHORT_SIDE = max(spec.preprocessing.resize for spec in bv.list_backbones())
+#: A shrunk upload is kept as a new JPEG only when the file was larger than this.
 _WORKING_BYTES = 400_000
 
 WEIGHT_CAPTIONS = {
@@ -221,6 +222,12 @@ def _on_sample() -> None:
         pick_sample(name)
 
 
+def _was_shrunk(data: bytes, picture: Image.Image) -> bool:
+    """Whether ``picture``, decoded from ``data``, has fewer pixels than the file (its header only is read)."""
+    with Image.open(io.BytesIO(data)) as header:
+        return picture.width * picture.height < header.width * header.height
+
+
 def _on_upload() -> None:
     _take_file(st.session_state.get(UPLOAD_KEY), "upload")
 
@@ -240,13 +247,13 @@ def _take_file(file: object | None, kind: str) -> None:
     name = getattr(file, "name", None) or "camera photo"
     data = file.getvalue()
     try:
-        # Decoded at most WORKING_SIDE px on its longest side: a JPEG straight from the decoder at 1/2,
-        # 1/4 or 1/8 of its size, several times cheaper than a 12-megapixel decode (bench/profile_page.py).
-        picture = bv.load_image(data, max_side=WORKING_SIDE)
+        # A JPEG straight from the decoder at 1/2, 1/4 or 1/8 of its size, several times cheaper than a
+        # 12-megapixel decode (bench/profile_page.py).
+        picture = bv.load_image(data, shrink_to=WORKING_SHORT_SIDE)
     except bv.ImageError as error:
         state[IMAGE_ERROR] = (name, error.message, error.hint)
         return
-    if max(picture.size) == WORKING_SIDE and len(data) > _WORKING_BYTES:
+    if len(data) > _WORKING_BYTES and _was_shrunk(data, picture):
         # A phone photo would otherwise be kept whole in this session and decoded whole again; every
         # backbone resizes to 256 px anyway. Keep the shrunk copy instead.
         data = render.encode(picture, "jpeg", quality=92)

@@ -22,7 +22,7 @@ import time
 
 import backbone_viz as bv
 
-from .caches import cached_activations, cached_backbone
+from .caches import cached_activations, cached_backbone, cached_gradcam
 from .featurevis_cache import gallery_maps
 from .state import sample_choice, samples
 
@@ -34,7 +34,8 @@ _done = threading.Event()
 
 
 def run() -> float:
-    """Loads the bundled backbone (pretrained), analyses every sample picture and keeps the gallery's maps
+    """Loads the bundled backbone (pretrained), analyses every sample picture (activations and the top
+    class's Grad-CAM: the whole class opens these pages on the samples) and keeps the gallery's maps
     of every layer (the channel card's top patches), loads the untrained version too (the card's
     "pretrained beside untrained", ~20 MB), then freezes the heap.
 
@@ -48,6 +49,7 @@ def run() -> float:
         for sample in samples():
             picture = sample_choice(sample.name)
             cached_activations(spec.name, "pretrained", picture.sha256, picture.data)
+            cached_gradcam(spec.name, "pretrained", picture.sha256, picture.data)
         gallery_maps(spec.name, "pretrained", spec.layers[0].name)  # every layer, for the channel card
         cached_backbone(spec.name, "untrained")  # Feature build-up shows it beside the pretrained one
     except bv.BackboneVizError as error:  # a missing bundle: the pages explain it to the visitor

@@ -138,7 +138,7 @@ def receptive_field_note(layer: bv.LayerSpec, crop: int) -> str:
     return text
 
 
-def stage_label(result: bv.AnalysisResult, stage: bv.StageSpec) -> str:
+def stage_label(result: bv.Activations, stage: bv.StageSpec) -> str:
     """Two lines for a stage's picture: ``stage 3 · mid`` and ``40 × 28 × 28``."""
     return f"stage {stage.index} · {stage.level}\n{shape_text(result.activations[stage.last.name].shape)}"
 
@@ -179,10 +179,15 @@ def picture(
         download_png(lambda: image, file_name, key=key or f"dl.{file_name}")
 
 
-def report_button(result: bv.AnalysisResult, file_stem: str, *, key: str) -> None:
-    """Downloads the one-page report (crop, top-5, every stage's map and Grad-CAM) as a PNG."""
+def report_button(result: Callable[[], bv.AnalysisResult], file_stem: str, *, key: str) -> None:
+    """Downloads the one-page report (crop, top-5, every stage's map and Grad-CAM) as a PNG.
+
+    Args:
+        result: gives the analysis when the button is clicked (a page without Grad-CAM passes
+            :func:`webui.full_analysis`, so its Grad-CAM is made only for a download).
+    """
     download_png(
-        lambda: render.report_figure(result),
+        lambda: render.report_figure(result()),
         f"{file_stem}-report.png",
         key=key,
         label="One-page report (PNG)",
@@ -201,7 +206,7 @@ def class_bars(predictions: Sequence[bv.Prediction], target: bv.Prediction | Non
         )
 
 
-def top5_lines(result: bv.AnalysisResult) -> str:
+def top5_lines(result: bv.Activations) -> str:
     """The top-5 as short markdown lines, for narrow cells."""
     return "  \n".join(f"{_percent(p.probability)} {p.label}" for p in result.predictions)
 

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 from tests.app.helpers import texts
 from tests.conftest import CATS
-from webui.sidebar import WORKING_SIDE
+from webui.sidebar import WORKING_SHORT_SIDE
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest.from_string scripts import webui from the repository root
@@ -191,9 +191,9 @@ def test_a_large_photo_is_kept_at_working_size(at: AppTest) -> None:
     assert not at.exception
     kept = at.session_state["image"]
     assert kept.name == "phone.jpg" and len(kept.data) < len(buffer.getvalue())
-    assert Image.open(io.BytesIO(kept.data)).size == (WORKING_SIDE, WORKING_SIDE * 3 // 4)
+    assert Image.open(io.BytesIO(kept.data)).size == (500, 375)  # the decoder's 1/8 scale
     # The working copy still has more pixels than any backbone resizes to before its crop.
-    assert max(s.preprocessing.resize for s in bv.list_backbones()) <= WORKING_SIDE * 3 // 4
+    assert max(s.preprocessing.resize for s in bv.list_backbones()) == WORKING_SHORT_SIDE <= 375
     assert any("megapixels" in c.value for c in at.sidebar.caption)
 
 

@@ -81,12 +81,16 @@ def test_warm_start_analyses_the_gallery_before_anyone_asks(monkeypatch: pytest.
         assert seconds > 0 and warm.is_done()
         assert gc.get_freeze_count() > 100_000  # torch, streamlit and the backbone: never walked again
         calls: list[str] = []
-        real = bv.analyze_parts
-        monkeypatch.setattr(bv, "analyze_parts", lambda *a, **k: calls.append("run") or real(*a, **k))
+        for function in ("analyze_parts", "layer_activations", "layer_gradcam"):
+            real = getattr(bv, function)
+            monkeypatch.setattr(
+                bv, function, lambda *a, _real=real, _name=function, **k: calls.append(_name) or _real(*a, **k)
+            )
         for sample in samples():
             picture = sample_choice(sample.name)
             caches.cached_activations(spec.name, "pretrained", picture.sha256, picture.data)
-        assert calls == []  # every sample picture was a cache hit
+            caches.cached_gradcam(spec.name, "pretrained", picture.sha256, picture.data)
+        assert calls == []  # every sample picture's maps and top-class Grad-CAM were cache hits
         loads: list[str] = []
         monkeypatch.setattr(bv, "load_backbone", lambda *a, **k: loads.append("load"))
         for weights in ("pretrained", "untrained"):  # both kept: Feature build-up shows them side by side
