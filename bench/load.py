@@ -487,14 +487,15 @@ def print_rounds(rounds: list[Round]) -> None:
             other = next((b for b in rounds if b.label == "baseline" and b.n == r.n), None)
             if r.label != "baseline" and other is not None and r.server_cpu_s > 0:
                 print(f"  N={r.n:<3} {other.server_cpu_s / r.server_cpu_s:.2f}x")
-    print("server side: script runs (one page drawn for one session), wall seconds in the server:")
+    if any(r.runs for r in rounds):  # logged for `streamlit run` only (serve's replicas are not wrapped)
+        print("server side: script runs (one page drawn for one session), wall seconds in the server:")
     for r in rounds:
         if r.runs:
             print(
                 f"  {r.label} N={r.n:<3} {len(r.runs)} runs, p50 {statistics.median(r.runs):.2f}, "
                 f"p95 {percentile(r.runs, 95):.2f}, max {max(r.runs):.2f}"
             )
-    print("p50 s per step (home, upload, feature, layer, gradcam) and the teacher's first visit:")
+    print("p50 s per step in the browser (home, upload, feature, layer, gradcam) and the teacher's first visit:")
     for r in rounds:
         steps = "  ".join(
             f"{name} {statistics.median(v):.2f}"
