@@ -374,8 +374,18 @@ def served(workdir: Path, env: dict[str, str], replicas: int, root: Path = ROOT)
         return
     with class_server(workdir, replicas=replicas, env=env) as server:
         children = descendants(server.process.pid, exclude=-1)
-        nginx = [c for c in children if "nginx" in Path(f"/proc/{c}/cmdline").read_text()]
+        # nginx's master, workers and cache manager; not its cache loader, which reads the (empty) media
+        # cache once and exits a minute after the start, in the middle of a round.
+        nginx = [c for c in children if "nginx" in (line := _cmdline(c)) and "cache loader" not in line]
         yield Served(server.url, [*server.replica_pids.values(), *nginx], None)
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line ('' once it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
 
 
 async def run_round(
