@@ -54,8 +54,8 @@ def main() -> None:
 
     calls: list[str] = []
     # The app runs the model through these engine functions, looked up on the module at each call, so
-    # replacing them here counts every model run (an analysis, or a Grad-CAM for another class).
-    for name in ("analyze", "analyze_parts", "layer_gradcam"):
+    # replacing them here counts every model run (activations alone, an analysis, or a Grad-CAM).
+    for name in ("analyze", "analyze_parts", "layer_activations", "layer_gradcam"):
         real = getattr(bv, name)
 
         def counting(backbone, *args, _real=real, **kwargs):
