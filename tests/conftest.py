@@ -159,3 +159,22 @@ def count_hooks(model: torch.nn.Module) -> int:
         ):
             total += len(getattr(module, attr, {}))
     return total
+
+
+#: The engine functions through which the web app runs the model (its caches look them up on ``bv`` at
+#: each call, so replacing them there sees every run).
+MODEL_RUNS = ("analyze", "analyze_parts", "layer_activations", "layer_gradcam")
+
+
+def count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wraps each of :data:`MODEL_RUNS` on ``backbone_viz`` so that a call appends its name to the list
+    returned (the call itself still runs); undone by ``monkeypatch`` at the end of the test."""
+    import backbone_viz as bv
+
+    calls: list[str] = []
+    for name in MODEL_RUNS:
+        real = getattr(bv, name)
+        monkeypatch.setattr(
+            bv, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
+        )
+    return calls

@@ -16,6 +16,7 @@ import pytest
 from streamlit.runtime.caching.cache_resource_api import _resource_caches
 
 import backbone_viz as bv
+from tests.conftest import count_model_runs
 from webui import caches
 
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
@@ -118,12 +119,7 @@ def test_the_bundled_backbone_is_never_evicted_by_others() -> None:
 def test_activations_alone_run_no_gradient_and_grad_cam_comes_once_when_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[str] = []
-    for function in ("analyze_parts", "layer_activations", "layer_gradcam"):
-        real = getattr(bv, function)
-        monkeypatch.setattr(
-            bv, function, lambda *a, _real=real, _name=function, **k: calls.append(_name) or _real(*a, **k)
-        )
+    calls = count_model_runs(monkeypatch)
     data = (SAMPLES / "rocket.jpg").read_bytes()
     sha = "rocket-test-digest"
     activations = caches.cached_activations("efficientnet_lite0", "pretrained", sha, data)

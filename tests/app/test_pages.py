@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
 from tests.app.helpers import texts
-from tests.conftest import CATS
+from tests.conftest import CATS, count_model_runs
 from webui.sidebar import WORKING_SHORT_SIDE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,16 +41,10 @@ def at() -> AppTest:
 
 @pytest.fixture
 def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Records every ``bv.analyze`` call the app makes (cached analyses make none)."""
-    calls: list[str] = []
-    real = bv.analyze
-
-    def counting(backbone, image, target=None, **kwargs):
-        calls.append(backbone.name)
-        return real(backbone, image, target, **kwargs)
-
-    monkeypatch.setattr(bv, "analyze", counting)
-    yield calls
+    """Records every model run the app makes (cached analyses make none). It counted ``bv.analyze``
+    alone, which the app never calls, so its test could not fail; it now sees every engine function that
+    runs the model (``tests.conftest.MODEL_RUNS``)."""
+    yield count_model_runs(monkeypatch)
 
 
 def _texts(at: AppTest) -> str:

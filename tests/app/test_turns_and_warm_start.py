@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
 import webui
+from tests.conftest import count_model_runs
 from webui import caches, turns, warm
 from webui.state import sample_choice, samples
 
@@ -80,12 +81,7 @@ def test_warm_start_analyses_the_gallery_before_anyone_asks(monkeypatch: pytest.
         seconds = warm.run()
         assert seconds > 0 and warm.is_done()
         assert gc.get_freeze_count() > 100_000  # torch, streamlit and the backbone: never walked again
-        calls: list[str] = []
-        for function in ("analyze_parts", "layer_activations", "layer_gradcam"):
-            real = getattr(bv, function)
-            monkeypatch.setattr(
-                bv, function, lambda *a, _real=real, _name=function, **k: calls.append(_name) or _real(*a, **k)
-            )
+        calls = count_model_runs(monkeypatch)
         for sample in samples():
             picture = sample_choice(sample.name)
             caches.cached_activations(spec.name, "pretrained", picture.sha256, picture.data)
