@@ -38,6 +38,7 @@ from .caches import cached_activations, cached_analysis
 from .links import PRESENT
 from .sidebar import render_sidebar, sidebar_for_this_run
 from .state import IMAGE_ERROR, Choices, ImageChoice, persistent
+from .turns import WaitCallback
 from .weights_ui import load
 
 __all__ = [
@@ -135,10 +136,10 @@ def analysis(
         offer_bundled: offer a button that switches the sidebar to the bundled backbone.
         use_untrained: what the "untrained" button does when the weights fail (see ``weights_ui``).
     """
-    return _analysed(
-        name,
-        lambda on_wait: cached_analysis(name, weights, image.sha256, image.data, target, on_wait=on_wait),
-        load(name, weights, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained) is not None,
+    if load(name, weights, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained) is None:
+        return None
+    return _in_queue(
+        name, lambda on_wait: cached_analysis(name, weights, image.sha256, image.data, target, on_wait=on_wait)
     )
 
 
@@ -150,10 +151,10 @@ def activations(
     As :func:`analysis`, for a page that shows no Grad-CAM: a new picture then costs one forward pass
     without a gradient, about half an analysis (``bench/analysis.py``).
     """
-    return _analysed(
-        name,
-        lambda on_wait: cached_activations(name, weights, image.sha256, image.data, on_wait=on_wait),
-        load(name, weights, key=key, offer_bundled=offer_bundled) is not None,
+    if load(name, weights, key=key, offer_bundled=offer_bundled) is None:
+        return None
+    return _in_queue(
+        name, lambda on_wait: cached_activations(name, weights, image.sha256, image.data, on_wait=on_wait)
     )
 
 
@@ -164,10 +165,8 @@ def full_analysis(choices: Choices) -> Callable[[], bv.AnalysisResult]:
     return lambda: cached_analysis(name, weights, image.sha256, image.data)
 
 
-def _analysed(name: str, compute: Callable[[Callable[[int], None]], T], loaded: bool) -> T | None:
+def _in_queue(name: str, compute: Callable[[WaitCallback], T]) -> T | None:
     """``compute(on_wait)`` with the place in the queue shown meanwhile, or ``None`` (explained)."""
-    if not loaded:
-        return None
     place = st.empty()
 
     def show_place(ahead: int) -> None:
