@@ -457,10 +457,7 @@ async def run_round(
 
 def _serves(pid: int, server: Served) -> bool:
     """Whether ``pid`` is part of the server (the serve command itself, or a child of a replica)."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_text()
-    except OSError:
-        return False
+    command = _cmdline(pid)  # '' once the process has ended: not the server's
     return "backbone_viz" in command or "webui.launch" in command or "nginx" in command
 
 
