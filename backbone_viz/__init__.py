@@ -22,9 +22,10 @@ from .analysis import (
 )
 from .atlas import Atlas, AtlasEntry, compute_atlas, gallery_maps, load_atlas
 from .attributions import Attribution, attribute
-from .backbones import Backbone, default_device, load_backbone
+from .backbones import Backbone, load_backbone
 from .blocks import BlockSpec, PartSpec
 from .contributions import Contributions, head_contributions
+from .device import default_device, describe_device, resolve_device
 from .errors import AttributionError, BackboneVizError, HeadError, ImageError, KnockoutError, WeightsError
 from .featurevis import FeatureVis, visualize_channel, visualize_channels
 from .head import Head, check_fits
@@ -77,6 +78,7 @@ __all__ = [
     "compute_atlas",
     "gallery_maps",
     "default_device",
+    "describe_device",
     "example_set",
     "feature_pyramid",
     "fit_head",
@@ -90,6 +92,7 @@ __all__ = [
     "load_atlas",
     "load_backbone",
     "load_image",
+    "resolve_device",
     "sanity_check",
     "top_patches",
     "upsample",

@@ -242,9 +242,8 @@ def layer_activations(
     with torch.no_grad():
         outputs = backbone.extract(backbone.to_tensor(crop), _wanted(backbone, head, pooled=True), edits=edits)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
-    probabilities = torch.softmax(logits[0].float(), dim=0)
-    ranked = torch.argsort(probabilities, descending=True).tolist()
-    return _activations(backbone, head, crop, outputs, logits, frozen_numpy(probabilities), ranked, done)
+    probabilities, ranked = _ranked(logits)
+    return _activations(backbone, head, crop, outputs, logits, probabilities, ranked, done)
 
 
 def layer_gradcam(
@@ -286,8 +285,7 @@ def _one_pass(
     with torch.enable_grad():
         outputs = backbone.extract(x, _wanted(backbone, head, pooled=keep_activations), edits=edits)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
-        probabilities = torch.softmax(logits.detach()[0].float(), dim=0)
-        ranked = torch.argsort(probabilities, descending=True).tolist()
+        probs, ranked = _ranked(logits)
         index = resolve_target(target, categories, ranked)
         acts = [outputs[layer.name] for layer in layers]
         grads = torch.autograd.grad(logits[0, index], acts)
@@ -295,13 +293,12 @@ def _one_pass(
         cams = [
             F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))[0] for g, a in zip(grads, acts, strict=True)
         ]
-    probs = frozen_numpy(probabilities)
     gradcam = GradCam(
         backbone=backbone.spec.name,
         weights=backbone.weights,
         head="imagenet" if head is None else head.name,
         target=Prediction(index, categories[index], float(probs[index])),
-        gradcam=MappingProxyType({lay.name: frozen_numpy(c) for lay, c in zip(layers, cams, strict=True)}),
+        gradcam=MappingProxyType({lay.name: c for lay, c in zip(layers, to_host(cams), strict=True)}),
         knockout=done,
     )
     if not keep_activations:
@@ -333,20 +330,47 @@ def _activations(
     and the class indices ``ranked`` by decreasing probability."""
     layers = backbone.spec.layers
     categories = head.categories if head is not None else backbone.categories
+    *maps, logit_values, pooled = to_host([*(outputs[lay.name][0] for lay in layers), logits[0], outputs[POOLED][0]])
     return Activations(
         backbone=backbone.spec.name,
         weights=backbone.weights,
         head="imagenet" if head is None else head.name,
         predictions=tuple(Prediction(int(i), categories[i], float(probs[i])) for i in ranked[:TOP_K]),
         layers=layers,
-        activations=MappingProxyType({lay.name: frozen_numpy(outputs[lay.name][0]) for lay in layers}),
+        activations=MappingProxyType({lay.name: m for lay, m in zip(layers, maps, strict=True)}),
         input_image=crop,
         probabilities=probs,
-        logits=frozen_numpy(logits[0]),
-        pooled=frozen_numpy(outputs[POOLED][0]),
+        logits=logit_values,
+        pooled=pooled,
         categories=categories,
         knockout=done,
     )
+
+
+def _ranked(logits: torch.Tensor) -> tuple[np.ndarray, list[int]]:
+    """The softmax of ``logits`` (1, K) as a read-only CPU array (K,), and the class indices by
+    decreasing probability. Ranked on the host: one small copy, where a ranking on a GPU would wait for
+    it twice."""
+    probabilities = frozen_numpy(torch.softmax(logits.detach()[0].float(), dim=0))
+    return probabilities, np.argsort(-probabilities, kind="stable").tolist()
+
+
+def to_host(tensors: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """Read-only float32 CPU numpy arrays of ``tensors``, each of its tensor's shape.
+
+    On the CPU each is :func:`frozen_numpy` (no copy). On a GPU they travel in ONE copy: copying each
+    map on its own waits for the GPU once per layer (up to 60 times for an analysis), which cost more
+    than the model itself on a fast GPU. The arrays are then views of one host buffer.
+    """
+    if not tensors or all(t.device.type == "cpu" for t in tensors):
+        return [frozen_numpy(t) for t in tensors]
+    flat = torch.cat([t.detach().reshape(-1).to(torch.float32) for t in tensors]).to("cpu").numpy()
+    flat.flags.writeable = False
+    arrays, start = [], 0
+    for t in tensors:
+        arrays.append(flat[start : start + t.numel()].reshape(tuple(t.shape)))
+        start += t.numel()
+    return arrays
 
 
 def frozen_numpy(t: torch.Tensor) -> np.ndarray:

@@ -190,7 +190,7 @@ def attribute(
             )
             delta = float(deltas[0])
         else:
-            generator = torch.Generator(device=x.device).manual_seed(chosen["seed"])
+            generator = torch.Generator().manual_seed(chosen["seed"])
             stdev = chosen["noise"] * float(x.detach().max() - x.detach().min())
             channels = _SeededNoiseTunnel(Saliency(forward), generator).attribute(
                 x,
@@ -253,7 +253,11 @@ def baseline(backbone: Backbone, kind: str) -> torch.Tensor:
 
 class _SeededNoiseTunnel(NoiseTunnel):
     """captum's ``NoiseTunnel`` drawing its noise from its own generator, not the global random state
-    (``torch.normal`` in ``NoiseTunnel._add_noise_to_input``, captum 0.9)."""
+    (``torch.normal`` in ``NoiseTunnel._add_noise_to_input``, captum 0.9).
+
+    The generator is a CPU one and the noise is drawn on the CPU, then moved to the input's device: a
+    CUDA generator draws other numbers from the same seed, and a GPU's SmoothGrad must be the CPU's.
+    """
 
     def __init__(self, method: Saliency, generator: torch.Generator) -> None:
         super().__init__(method)
@@ -263,7 +267,7 @@ class _SeededNoiseTunnel(NoiseTunnel):
         self, input: torch.Tensor, stdev: float, nt_samples_partition: int
     ) -> torch.Tensor:
         expanded = input.repeat_interleave(nt_samples_partition, dim=0)
-        noise = torch.randn(expanded.shape, generator=self._generator, device=input.device, dtype=input.dtype)
+        noise = torch.randn(expanded.shape, generator=self._generator, dtype=input.dtype).to(input.device)
         return expanded + stdev * noise
 
 

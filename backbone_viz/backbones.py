@@ -20,6 +20,7 @@ from torch import nn
 
 from . import weights as weights_mod
 from .checkpoints import fit_checkpoint, read_checkpoint
+from .device import resolve_device, use_full_float32
 from .errors import WeightsError
 from .graph import LOGITS, POOLED, Edit, NodeGraph
 from .specs import BackboneSpec, Preprocessing, get_spec, imagenet_categories
@@ -140,11 +141,6 @@ class Backbone:
         return self.to_tensor(self.crop(image))
 
 
-def default_device() -> torch.device:
-    """The GPU when one is present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def load_backbone(
     name: str,
     weights: str | os.PathLike[str] = "pretrained",
@@ -162,7 +158,9 @@ def load_backbone(
             (``.pth``/``.pt`` loaded with ``weights_only=True``, or ``.safetensors``). A checkpoint whose
             classifier has another number of classes is accepted; class names come from a
             ``labels.txt`` beside it (one per line), else ``class 0 .. class N-1``.
-        device: where to run; default the GPU when present, else the CPU.
+        device: where to run: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; default
+            ``BACKBONE_VIZ_DEVICE``, else the GPU when present (see :mod:`backbone_viz.device`). On CUDA
+            the process computes in full float32 from then on (no TF32), so the maps are the CPU's.
         progress: called as ``progress(done_bytes, total_bytes)`` while pretrained weights download.
 
     Returns:
@@ -171,8 +169,10 @@ def load_backbone(
     Raises:
         ValueError: unknown backbone name.
         WeightsError: weights missing and not downloadable, or a checkpoint that does not fit.
+        BackboneVizError: a device that is not there (checked before any download).
     """
     spec = get_spec(name)
+    target = resolve_device(device)
     # A fixed, local seed: "untrained" is then the same random network in every process and after
     # every cache reload, so a learner (and a test) sees reproducible maps; the global RNG is untouched.
     with torch.random.fork_rng(devices=[]):
@@ -198,7 +198,8 @@ def load_backbone(
             path = weights_mod.ensure(spec.weights_file, progress=progress)
             state = read_checkpoint(path)
         categories = fit_checkpoint(spec, model, state, path)
-    target = torch.device(device) if device is not None else default_device()
+    if target.type == "cuda":
+        use_full_float32()
     return Backbone.wrap(spec, model, str(weights), categories, target)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from .device import DEVICE_HELP
 from .errors import BackboneVizError
 
 
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--target", default=None, help="class label or index for Grad-CAM (default: top-1)")
     analyze.add_argument("--out", default=None, help="where to write the report PNG (e.g. report.png)")
     analyze.add_argument("--json", action="store_true", help="print predictions and the layer table as JSON")
-    analyze.add_argument("--device", default=None, help="cpu or cuda (default: the GPU when present)")
+    analyze.add_argument("--device", default=None, help=DEVICE_HELP)
     analyze.set_defaults(func=_analyze)
     atlas = sub.add_parser("atlas", help="feature visualizations of the top channels of each stage")
     atlas.add_argument("--backbone", default="efficientnet_lite0", choices=names)
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("--size", type=int, default=128, help="picture side in pixels (default: 128)")
     atlas.add_argument("--steps", type=int, default=None, help="optimization steps (default: 128)")
     atlas.add_argument("--seed", type=int, default=0)
-    atlas.add_argument("--device", default=None, help="cpu or cuda (default: the GPU when present)")
+    atlas.add_argument("--device", default=None, help=DEVICE_HELP)
     atlas.set_defaults(func=_atlas)
     from .cli_weights import add_weights_parser
     from .serve import add_serve_parser

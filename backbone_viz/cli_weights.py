@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TextIO
 
 from . import weights
-from .errors import WeightsError
+from .device import DEVICE_CHOICES, DEVICE_ENV, describe_device, resolve_device
+from .errors import BackboneVizError, WeightsError
 from .specs import BackboneSpec, list_backbones
 
 __all__ = ["add_weights_parser", "backbone_names", "cmd_fetch", "cmd_import", "cmd_list", "main"]
@@ -132,6 +133,11 @@ def cmd_list(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         print(f"mirror: none  (set {weights.MIRROR_ENV} to a school server URL or a folder)", file=out)
     else:
         print(f"mirror: {source}  (from {weights.MIRROR_ENV})", file=out)
+    try:
+        where = describe_device(resolve_device(None))
+    except BackboneVizError as error:
+        where = f"none usable: {error.message}"
+    print(f"device: {where}  (set {DEVICE_ENV}: {DEVICE_CHOICES})", file=out)
     return 0
 
 

@@ -171,7 +171,12 @@ def _has_state(module: nn.Module) -> bool:
 @torch.no_grad()
 def reinitialize(module: nn.Module, generator: torch.Generator) -> None:
     """Draws new weights for ``module`` and everything in it, as PyTorch's ``reset_parameters`` would,
-    from ``generator``; batch norms forget their running statistics."""
+    from ``generator``; batch norms forget their running statistics.
+
+    The generator is a CPU one and the values are drawn on the CPU, then copied to the module's device:
+    a CUDA generator draws other numbers from the same seed, and a CUDA module's check must be the
+    CPU's (torch refuses a CPU generator for a CUDA tensor).
+    """
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
             if getattr(m, "track_running_stats", False) and m.running_mean is not None:
@@ -181,14 +186,21 @@ def reinitialize(module: nn.Module, generator: torch.Generator) -> None:
             if m.bias is not None:
                 m.bias.zero_()
         elif isinstance(m, nn.modules.conv._ConvNd | nn.Linear):
-            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            _draw(m.weight, lambda t: nn.init.kaiming_uniform_(t, a=math.sqrt(5), generator=generator))
             if m.bias is not None:
                 fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
                 bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+                _draw(m.bias, lambda t, b=bound: nn.init.uniform_(t, -b, b, generator=generator))
         else:
             for p in m.parameters(recurse=False):
-                nn.init.normal_(p, std=0.02, generator=generator)
+                _draw(p, lambda t: nn.init.normal_(t, std=0.02, generator=generator))
+
+
+def _draw(param: torch.Tensor, init: Callable[[torch.Tensor], object]) -> None:
+    """Fills ``param`` with values that ``init`` draws into a CPU float32 tensor of its shape."""
+    values = torch.empty(param.shape, dtype=torch.float32)
+    init(values)
+    param.copy_(values)
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

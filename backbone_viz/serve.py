@@ -38,6 +38,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .device import DEVICE_ENV, DEVICE_HELP, describe_device, resolve_device
 from .errors import BackboneVizError
 from .nginx import find_nginx, nginx_config, prepare_static
 
@@ -86,9 +87,21 @@ def _healthy(url: str) -> bool:
 
 
 def start_replica(
-    index: int, *, address: str, port: int, cookie_secret: str, folder: Path, warm: bool = True
+    index: int,
+    *,
+    address: str,
+    port: int,
+    cookie_secret: str,
+    folder: Path,
+    warm: bool = True,
+    device: str | None = None,
 ) -> Replica:
-    """Starts one replica (not waiting for it); its output goes to ``folder/replica-<index>.log``."""
+    """Starts one replica (not waiting for it); its output goes to ``folder/replica-<index>.log``.
+
+    Args:
+        device: where its models run (``cpu``, ``cuda``...), passed as ``BACKBONE_VIZ_DEVICE``; None
+            keeps this process's environment.
+    """
     app = ROOT / "app.py"
     if not app.is_file():
         raise ServeError(
@@ -102,6 +115,8 @@ def start_replica(
     ]  # fmt: skip
     # Streamlit takes the cookie secret only from its config or the environment, not the command line.
     env = {**os.environ, "STREAMLIT_SERVER_COOKIE_SECRET": cookie_secret}
+    if device is not None:
+        env[DEVICE_ENV] = device
     log = folder / f"replica-{index}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -163,6 +178,8 @@ def serve(args: argparse.Namespace, *, out=None) -> int:
     out = out or sys.stdout
     if args.replicas < 1:
         raise ServeError("--replicas must be at least 1.", "Use --replicas 1 for one server.")
+    device = getattr(args, "device", None)
+    where = describe_device(resolve_device(device))  # a device that is not there stops serve at once
     nginx = find_nginx(args.nginx)
     if nginx is None and args.replicas > 1:
         raise ServeError(
@@ -190,17 +207,22 @@ def serve(args: argparse.Namespace, *, out=None) -> int:
                     flush=True,
                 )
                 replicas = [
-                    start_replica(1, address=args.address, port=args.port, cookie_secret=secret, folder=tmp)
+                    start_replica(
+                        1, address=args.address, port=args.port, cookie_secret=secret, folder=tmp, device=device
+                    )
                 ]
             else:
                 ports = [free_port() for _ in range(args.replicas)]
                 replicas = [
-                    start_replica(i + 1, address="127.0.0.1", port=p, cookie_secret=secret, folder=tmp)
+                    start_replica(
+                        i + 1, address="127.0.0.1", port=p, cookie_secret=secret, folder=tmp, device=device
+                    )
                     for i, p in enumerate(ports)
                 ]
             processes += [r.process for r in replicas]
             print(
-                f"backbone-viz: starting {args.replicas} replica(s) (warm start: model and gallery)…",
+                f"backbone-viz: starting {args.replicas} replica(s) (warm start: model and gallery); "
+                f"the models run on {where}…",
                 file=out,
                 flush=True,
             )
@@ -294,4 +316,5 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where to listen (default 0.0.0.0: every network of this computer)",
     )
     parser.add_argument("--nginx", default=None, help="the nginx program (default: nginx on the PATH)")
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
     parser.set_defaults(func=serve)

@@ -57,6 +57,17 @@ def server() -> Iterator[WeightsServer]:
         yield s
 
 
+#: Where the engine's device tests run (tests/test_devices.py): the CPU always, and the GPU as well when
+#: torch sees one; a test that takes ``device`` runs once per device, its id ending in ``[cpu]`` or ``[cuda]``.
+DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+@pytest.fixture(scope="session", params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """A device the engine's device tests run on (:data:`DEVICES`)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def lite0():
     """EfficientNet-Lite0 with its bundled ImageNet weights, on the CPU."""
@@ -89,12 +100,12 @@ def resnet50() -> tuple[bv.Backbone, bv.AnalysisResult]:
     return untrained("resnet50")
 
 
-def untrained(name: str) -> tuple[bv.Backbone, bv.AnalysisResult]:
-    """A backbone with seeded random weights on the CPU, and its analysis of the cat photo."""
+def untrained(name: str, device: str = "cpu") -> tuple[bv.Backbone, bv.AnalysisResult]:
+    """A backbone with seeded random weights, and its analysis of the cat photo."""
     import backbone_viz as bv
 
     torch.manual_seed(0)
-    bb = bv.load_backbone(name, weights="untrained", device="cpu")
+    bb = bv.load_backbone(name, weights="untrained", device=device)
     return bb, bv.analyze(bb, sample("cat"))
 
 

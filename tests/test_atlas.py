@@ -88,19 +88,42 @@ def test_a_fresh_optimization_beats_the_gallery_too(lite0: bv.Backbone) -> None:
     assert bv.visualize_channel(lite0, layer, channel, size=96, steps=24, seed=3).activation > best
 
 
-def test_an_entry_recomputed_matches_the_shipped_picture(lite0: bv.Backbone, shipped: bv.Atlas) -> None:
+def _means_the_same(activation: float, entry: bv.AtlasEntry) -> bool:
+    """A picture means what ``entry``'s means: it drives the channel within 10 % of the shipped picture's
+    activation, and harder than the gallery's best photo."""
+    return activation == pytest.approx(entry.activation, rel=0.10) and activation > entry.gallery_max
+
+
+def test_an_entry_recomputed_means_what_the_shipped_picture_means(lite0: bv.Backbone, shipped: bv.Atlas) -> None:
+    """Recomputed on this machine, a picture drives its channel about as hard as the shipped one, and
+    harder than any sample photo.
+
+    Not the same pixels: 256 steps of gradient ascent amplify the last-bit differences between two
+    CPUs' kernels (an AMD machine's picture differed from the shipped one by 14.9 grey levels on
+    average), so only what the picture means is reproducible across machines.
+    """
     entry = shipped.rows[1][0]  # the first stage: the cheapest to recompute
     again = bv.visualize_channel(
         lite0, entry.layer, entry.channel, size=shipped.size, steps=shipped.steps, seed=entry.seed
     )
-    # Saved as the atlas saves it: these fine patterns lose ~9 levels on average to JPEG, the same way twice.
+    # Measured as the atlas measures it: on the picture saved as the atlas saves it.
     buffer = io.BytesIO()
     again.image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     with Image.open(buffer) as written:
-        difference = np.abs(
-            np.asarray(written.convert("RGB"), np.float32) - np.asarray(entry.image, np.float32)
-        )
-    assert difference.mean() < 2.0
+        (activation,) = channel_means(lite0, entry.layer, [written.convert("RGB")], [entry.channel])
+    assert _means_the_same(activation, entry), (activation, entry.activation, entry.gallery_max)
+
+
+def test_the_recomputation_check_fails_for_pictures_that_do_not_drive_the_channel(
+    lite0: bv.Backbone, shipped: bv.Atlas
+) -> None:
+    """The check above can fail: a plain grey picture and the other channels' pictures of the same stage
+    do not mean what the entry's picture means."""
+    entry, *others = shipped.rows[1]
+    grey = Image.new("RGB", (shipped.size, shipped.size), (128, 128, 128))
+    pictures = [grey, *(o.image for o in others)]
+    activations = channel_means(lite0, entry.layer, pictures, [entry.channel] * len(pictures))
+    assert not any(_means_the_same(a, entry) for a in activations), activations
 
 
 def test_the_command_line_writes_an_atlas(tmp_path: Path) -> None:

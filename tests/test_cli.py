@@ -51,3 +51,16 @@ def test_bad_inputs_give_a_message_and_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "resnet50-11ad3fa6.pth" in proc.stderr and "Traceback" not in proc.stderr
     proc = _run("analyze", str(SAMPLES / "cat.jpg"), "--backbone", "alexnet", tmp_path=tmp_path)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_a_device_that_is_not_there_is_explained_by_analyze_and_serve(tmp_path: Path) -> None:
+    """A teacher's --device names a device this machine has; otherwise one sentence and exit 1, before
+    any model, download or replica is started."""
+    proc = _run("analyze", str(SAMPLES / "cat.jpg"), "--device", "gpu", tmp_path=tmp_path)
+    assert proc.returncode == 1 and "not a device" in proc.stderr and "auto, cpu, cuda" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _run("serve", "--device", "cuda:7", "--port", "9", tmp_path=tmp_path)
+    assert proc.returncode == 1 and "GPU" in proc.stderr and "hint: " in proc.stderr
+    assert "replica" not in proc.stdout and "Traceback" not in proc.stderr
+    proc = _run("analyze", str(SAMPLES / "cat.jpg"), "--device", "cpu", "--json", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr

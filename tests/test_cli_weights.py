@@ -46,6 +46,7 @@ def test_list_shows_every_backbone_and_where(
     assert weights.describe_size(table["tinynet"].size_bytes) in lines["tinynet"]
     assert "here" in lines["smallnet"] and str(_own_cache / table["smallnet"].filename) in lines["smallnet"]
     assert str(_own_cache) in out and "mirror: none" in out
+    assert "device: " in out and "BACKBONE_VIZ_DEVICE" in out
 
 
 def test_list_shows_the_mirror(

@@ -24,6 +24,7 @@ only modules that run the model; pages never touch it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from functools import cache
 from typing import TypeVar
@@ -32,6 +33,7 @@ import streamlit as st
 import torch
 
 import backbone_viz as bv
+from backbone_viz.device import DEVICE_ENV
 
 from . import links, projector
 from .caches import cached_activations, cached_analysis
@@ -71,18 +73,34 @@ UNTRAINED_NOTE = (
 
 @cache
 def configure_torch() -> None:
-    """Sets torch's thread count for this process, once (a second call does nothing).
+    """Sets torch's thread count and the device for this process, once (a second call does nothing).
 
     Every session analyses in its own thread; torch's default (one intra-op thread per core, for each
     analysis) oversubscribes the CPU when a whole class works at once. One thread per analysis lost
     nothing for a lone session and used less CPU for the same work at N=16 (bench/engine_load.py,
     bench/load.py). BACKBONE_VIZ_TORCH_THREADS overrides it (e.g. a single-user machine with many cores).
+    The device comes from the app's own arguments (:func:`device_argument`), else the environment.
 
     Called where the app starts (``app.py``) and again by :func:`page_setup`, because AppTest and a page
     run on its own never run ``app.py``. Not at import: importing ``webui`` (a test, a benchmark, a
     notebook) must not change the importer's torch settings.
     """
     torch.set_num_threads(int(os.environ.get("BACKBONE_VIZ_TORCH_THREADS", "1")))
+    device = device_argument(sys.argv[1:])
+    if device is not None:
+        os.environ[DEVICE_ENV] = device
+
+
+def device_argument(args: list[str]) -> str | None:
+    """The device given to the app as ``streamlit run app.py -- --device cuda`` (or ``--device=cuda``),
+    or None; it then counts as :data:`~backbone_viz.device.DEVICE_ENV` for every backbone this process
+    loads (``serve --device`` passes that variable to its replicas)."""
+    for i, arg in enumerate(args):
+        if arg == "--device" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--device="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def page_setup() -> Choices:

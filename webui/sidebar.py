@@ -115,6 +115,15 @@ def _backbone_picker() -> None:
         "shows what training adds.",
         **persistent(WEIGHTS, "pretrained", options=WEIGHT_CHOICES),
     )
+    st.caption(f"The model runs on {_where_it_runs()}.")
+
+
+def _where_it_runs() -> str:
+    """Where this server runs its models (the teacher's ``--device``), for the sidebar."""
+    try:
+        return bv.describe_device(bv.default_device())
+    except bv.BackboneVizError as error:
+        return f"no device it can use: {error.message}"
 
 
 def _describe(spec: bv.BackboneSpec) -> str:

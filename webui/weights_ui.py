@@ -88,6 +88,9 @@ def load(
     except bv.WeightsError as error:
         weights_problem(spec, error, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained)
         return None
+    except bv.BackboneVizError as error:  # the server's device is not there: the teacher must fix it
+        st.error(f"**{spec.title} cannot run on this server.** {error.message}\n\n{error.hint}")
+        return None
 
 
 def _bundled_spec() -> bv.BackboneSpec:

@@ -74,6 +74,39 @@ def test_first_visit_shows_a_real_result(at: AppTest) -> None:
     assert len(at.get("download_button")) >= 2  # the stages strip and the one-page report
 
 
+def test_the_sidebar_says_where_the_model_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKBONE_VIZ_DEVICE", "cpu")
+    at = _start()
+    assert not at.exception
+    assert "The model runs on the CPU." in _texts(at)
+    # A device this server does not have: the sidebar says so, no traceback (the backbone already
+    # loaded in this process stays where it is).
+    monkeypatch.setenv("BACKBONE_VIZ_DEVICE", "tpu")
+    at = _start()
+    assert not at.exception
+    assert "The model runs on no device it can use: BACKBONE_VIZ_DEVICE is 'tpu'" in _texts(at)
+
+
+def test_a_backbone_that_cannot_run_here_is_explained_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webui.weights_ui as weights_ui
+
+    def refuse(name: str, weights: str) -> bv.Backbone:
+        raise bv.BackboneVizError("BACKBONE_VIZ_DEVICE asks for a GPU (cuda), but torch sees none.", "Run on cpu.")
+
+    monkeypatch.setattr(weights_ui, "cached_backbone", refuse)
+    at = _start()
+    assert not at.exception
+    assert any("cannot run on this server" in e.value and "Run on cpu." in e.value for e in at.error)
+
+
+def test_the_app_takes_a_device_argument() -> None:
+    from webui import device_argument
+
+    assert device_argument(["--device", "cuda:1"]) == "cuda:1"
+    assert device_argument(["--other", "x", "--device=cpu"]) == "cpu"
+    assert device_argument([]) is None and device_argument(["--device"]) is None
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_draws_the_sidebar_and_pictures(at: AppTest, page: str) -> None:
     at.switch_page(page).run()
