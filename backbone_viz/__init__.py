@@ -6,97 +6,131 @@ Example::
     bb = bv.load_backbone("efficientnet_lite0")          # bundled ImageNet weights, no network needed
     res = bv.analyze(bb, bv.load_image("assets/samples/cat.jpg"))
     res.predictions[0].label, res.activations["blocks.2.1"].shape, res.gradcam["bn2"].shape
+
+Importing the package loads nothing heavy: each name below is imported from its module on first use
+(PEP 562, as scipy does), so the command line's ``--help`` and the class server's supervisor start without
+torch, and a notebook that never runs the sanity check never loads scipy (nor captum, scikit-learn...).
 """
 
-from .ablation import AblationRow, block_ablation
-from .analysis import (
-    Activations,
-    AnalysisResult,
-    GradCam,
-    Prediction,
-    analyze,
-    analyze_parts,
-    layer_activations,
-    layer_gradcam,
-    upsample,
-)
-from .atlas import Atlas, AtlasEntry, compute_atlas, gallery_maps, load_atlas
-from .attributions import Attribution, attribute
-from .backbones import Backbone, load_backbone
-from .blocks import BlockSpec, PartSpec
-from .contributions import Contributions, head_contributions
-from .device import default_device, describe_device, resolve_device
-from .errors import AttributionError, BackboneVizError, HeadError, ImageError, KnockoutError, WeightsError
-from .featurevis import FeatureVis, visualize_channel, visualize_channels
-from .head import Head, check_fits
-from .images import load_image
-from .inside import InsideBlock, Part, inside_block, list_blocks
-from .patches import Patch, top_patches
-from .pyramid import PyramidLevel, feature_pyramid
-from .samples import example_set
-from .sanity import SanityCheck, SanityStep, sanity_check
-from .specs import BackboneSpec, LayerSpec, StageSpec, get_spec, list_backbones
-from .transfer import LinearHead, LooPrediction, fit_head
+from __future__ import annotations
 
-__all__ = [
-    "AblationRow",
-    "Activations",
-    "AnalysisResult",
-    "Atlas",
-    "AtlasEntry",
-    "Attribution",
-    "AttributionError",
-    "Backbone",
-    "BackboneSpec",
-    "BackboneVizError",
-    "BlockSpec",
-    "Contributions",
-    "FeatureVis",
-    "GradCam",
-    "Head",
-    "HeadError",
-    "ImageError",
-    "InsideBlock",
-    "KnockoutError",
-    "LayerSpec",
-    "LinearHead",
-    "LooPrediction",
-    "Part",
-    "PartSpec",
-    "Patch",
-    "Prediction",
-    "PyramidLevel",
-    "SanityCheck",
-    "SanityStep",
-    "StageSpec",
-    "WeightsError",
-    "analyze",
-    "analyze_parts",
-    "attribute",
-    "block_ablation",
-    "check_fits",
-    "compute_atlas",
-    "gallery_maps",
-    "default_device",
-    "describe_device",
-    "example_set",
-    "feature_pyramid",
-    "fit_head",
-    "get_spec",
-    "head_contributions",
-    "inside_block",
-    "layer_activations",
-    "layer_gradcam",
-    "list_backbones",
-    "list_blocks",
-    "load_atlas",
-    "load_backbone",
-    "load_image",
-    "resolve_device",
-    "sanity_check",
-    "top_patches",
-    "upsample",
-    "visualize_channel",
-    "visualize_channels",
-]
+import importlib
+import pkgutil
+from typing import Any
+
+#: Every public name, by the module that defines it.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "ablation": (
+        "AblationRow",
+        "block_ablation",
+    ),
+    "analysis": (
+        "Activations",
+        "AnalysisResult",
+        "GradCam",
+        "Prediction",
+        "analyze",
+        "analyze_parts",
+        "layer_activations",
+        "layer_gradcam",
+        "upsample",
+    ),
+    "atlas": (
+        "Atlas",
+        "AtlasEntry",
+        "compute_atlas",
+        "gallery_maps",
+        "load_atlas",
+    ),
+    "attributions": (
+        "Attribution",
+        "attribute",
+    ),
+    "backbones": (
+        "Backbone",
+        "load_backbone",
+    ),
+    "blocks": (
+        "BlockSpec",
+        "PartSpec",
+    ),
+    "contributions": (
+        "Contributions",
+        "head_contributions",
+    ),
+    "device": (
+        "default_device",
+        "describe_device",
+        "resolve_device",
+    ),
+    "errors": (
+        "AttributionError",
+        "BackboneVizError",
+        "HeadError",
+        "ImageError",
+        "KnockoutError",
+        "WeightsError",
+    ),
+    "featurevis": (
+        "FeatureVis",
+        "visualize_channel",
+        "visualize_channels",
+    ),
+    "head": (
+        "Head",
+        "check_fits",
+    ),
+    "images": ("load_image",),
+    "inside": (
+        "InsideBlock",
+        "Part",
+        "inside_block",
+        "list_blocks",
+    ),
+    "patches": (
+        "Patch",
+        "top_patches",
+    ),
+    "pyramid": (
+        "PyramidLevel",
+        "feature_pyramid",
+    ),
+    "samples": ("example_set",),
+    "sanity": (
+        "SanityCheck",
+        "SanityStep",
+        "sanity_check",
+    ),
+    "specs": (
+        "BackboneSpec",
+        "LayerSpec",
+        "StageSpec",
+        "get_spec",
+        "list_backbones",
+    ),
+    "transfer": (
+        "LinearHead",
+        "LooPrediction",
+        "fit_head",
+    ),
+}
+_OWNER = {name: module for module, names in _MODULES.items() for name in names}
+#: The package's modules, importable as attributes too (``bv.render``, ``bv.weights``...).
+_SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+__all__ = sorted(_OWNER)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OWNER:
+        value = getattr(importlib.import_module(f".{_OWNER[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBMODULES})

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import os
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import BackboneVizError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Environment variable that chooses the device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
 DEVICE_ENV = "BACKBONE_VIZ_DEVICE"
@@ -48,6 +50,8 @@ def resolve_device(choice: str | torch.device | None = None) -> torch.device:
     Raises:
         BackboneVizError: a name that is no device, or a GPU asked for where torch sees none.
     """
+    import torch  # here, not at the top: the command line's help and serve's supervisor need no torch
+
     if isinstance(choice, torch.device):
         choice = str(choice)
     source = "--device"
@@ -95,6 +99,8 @@ def use_full_float32(*, tf32: bool | None = None) -> None:
         tf32: True keeps TF32 (faster on Ampere and later, maps differ from the CPU's); default
             :func:`tf32_allowed`.
     """
+    import torch
+
     allow = tf32_allowed() if tf32 is None else tf32
     torch.backends.cudnn.allow_tf32 = allow
     torch.backends.cuda.matmul.allow_tf32 = allow
@@ -104,6 +110,8 @@ def describe_device(device: torch.device) -> str:
     """Where a backbone runs, for a person: ``"the CPU"`` or ``"GPU 0 (NVIDIA H200)"``."""
     if device.type != "cuda":
         return "the CPU"
+    import torch
+
     index = device.index if device.index is not None else torch.cuda.current_device()
     precision = ", TF32" if tf32_allowed() else ""
     return f"GPU {index} ({torch.cuda.get_device_name(index)}{precision})"

@@ -1,0 +1,45 @@
+"""The package imports lazily, and the engine never imports streamlit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import backbone_viz as bv
+from tests.conftest import ROOT
+
+
+def _python(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+
+
+def test_importing_the_package_loads_nothing_heavy() -> None:
+    heavy = ("torch", "torchvision", "timm", "captum", "scipy", "sklearn", "matplotlib", "streamlit")
+    loaded = _python(f"import sys, backbone_viz; print(*[m for m in {heavy!r} if m in sys.modules])")
+    assert loaded.split() == []
+
+
+def test_no_engine_module_imports_streamlit() -> None:
+    """Every module of the engine, imported: the web app's toolkit is never among what they load."""
+    out = _python(
+        "import importlib, sys, backbone_viz as bv\n"
+        "for name in sorted(bv._SUBMODULES): importlib.import_module('backbone_viz.' + name)\n"
+        "print(len(bv._SUBMODULES), 'streamlit' in sys.modules)"
+    )
+    count, streamlit = out.split()
+    assert int(count) >= 30 and streamlit == "False"
+
+
+def test_every_public_name_resolves_from_its_module() -> None:
+    assert len(bv.__all__) == len(set(bv.__all__)) > 50
+    for name in bv.__all__:
+        value = getattr(bv, name)
+        assert getattr(value, "__module__", "").startswith("backbone_viz."), name
+    assert set(bv.__all__) <= set(dir(bv)) and "render" in dir(bv)
+    assert bv.render.__name__ == "backbone_viz.render"
+    with pytest.raises(AttributeError, match="no attribute 'analyse'"):
+        bv.analyse  # noqa: B018 - the attribute lookup is the test
