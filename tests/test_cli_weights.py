@@ -185,12 +185,7 @@ def test_progress_bar_on_a_terminal() -> None:
     assert term.text.endswith("\n")
 
 
-@pytest.mark.skipif(
-    not (ROOT / "backbone_viz" / "__main__.py").is_file(), reason="no python -m backbone_viz yet"
-)
 def test_python_m_backbone_viz_weights_list(tmp_path: Path) -> None:
-    if "add_weights_parser" not in (ROOT / "backbone_viz" / "cli.py").read_text(encoding="utf-8"):
-        pytest.skip("cli.py does not add the weights command yet")
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
     env.pop(weights.MIRROR_ENV, None)
     done = subprocess.run(

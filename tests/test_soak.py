@@ -21,7 +21,9 @@ def test_resident_memory_stays_flat_over_many_analyses(lite0: bv.Backbone) -> No
     start = rss_mb()
     for i in range(60):
         res = bv.analyze(models[i % len(models)], images[i % len(images)], target=(i * 37) % 1000)
-        assert res.gradcam[res.layers[-1].name].shape[0] > 0
+        last = res.layers[-1].name
+        assert res.target.index == (i * 37) % 1000
+        assert res.gradcam[last].shape == res.activations[last].shape[1:]
     del res
     gc.collect()
     growth = rss_mb() - start
