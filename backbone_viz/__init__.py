@@ -105,6 +105,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "BackboneSpec",
         "LayerSpec",
         "StageSpec",
+    ),
+    "zoo": (
         "get_spec",
         "list_backbones",
     ),

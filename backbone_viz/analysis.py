@@ -31,7 +31,8 @@ from .errors import BackboneVizError
 from .graph import LOGITS, POOLED
 from .head import Head, check_fits
 from .knockout import Knockout, KnockoutItem, resolve_knockout
-from .specs import LayerSpec, find_layer, get_spec
+from .specs import LayerSpec, find_layer
+from .zoo import get_spec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

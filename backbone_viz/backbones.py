@@ -23,7 +23,8 @@ from .checkpoints import fit_checkpoint, read_checkpoint
 from .device import resolve_device, use_full_float32
 from .errors import WeightsError
 from .graph import LOGITS, POOLED, Edit, NodeGraph
-from .specs import BackboneSpec, Preprocessing, get_spec, imagenet_categories
+from .specs import BackboneSpec, Preprocessing, imagenet_categories
+from .zoo import get_spec
 
 #: What ``weights=`` accepts besides a checkpoint path.
 WEIGHT_CHOICES = ("pretrained", "untrained")

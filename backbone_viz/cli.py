@@ -100,7 +100,7 @@ def _atlas(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``backbone_viz`` argument parser with its subcommands."""
-    from .specs import list_backbones
+    from .zoo import list_backbones
 
     parser = argparse.ArgumentParser(
         prog="python -m backbone_viz",

@@ -22,7 +22,8 @@ from typing import TextIO
 from . import weights
 from .device import DEVICE_CHOICES, DEVICE_ENV, describe_device, resolve_device
 from .errors import BackboneVizError, WeightsError
-from .specs import BackboneSpec, list_backbones
+from .specs import BackboneSpec
+from .zoo import list_backbones
 
 __all__ = ["add_weights_parser", "backbone_names", "cmd_fetch", "cmd_import", "cmd_list", "main"]
 

@@ -19,7 +19,8 @@ from PIL import Image
 from .analysis import frozen_numpy
 from .backbones import Backbone
 from .blocks import BlockKind, BlockSpec, Role, find_block
-from .specs import BackboneSpec, get_spec
+from .specs import BackboneSpec
+from .zoo import get_spec
 
 
 @dataclass(frozen=True)

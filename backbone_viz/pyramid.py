@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .analysis import AnalysisResult
-from .specs import LayerSpec, get_spec
+from .specs import LayerSpec
+from .zoo import get_spec
 
 __all__ = ["PyramidLevel", "feature_pyramid"]
 

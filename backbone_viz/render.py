@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from .analysis import Activations, AnalysisResult, upsample
-from .specs import LayerSpec, get_spec
+from .specs import LayerSpec
+from .zoo import get_spec
 
 #: The file formats :func:`encode` writes.
 ImageFormat = Literal["png", "jpeg"]

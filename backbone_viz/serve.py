@@ -38,7 +38,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .device import DEVICE_ENV, DEVICE_HELP, describe_device, resolve_device
+from .device import DEVICE_ENV, DEVICE_HELP
 from .errors import BackboneVizError
 from .nginx import find_nginx, nginx_config, prepare_static
 
@@ -76,6 +76,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_DEVICE_PROBE = """
+import sys
+from backbone_viz.device import describe_device, resolve_device
+from backbone_viz.errors import BackboneVizError
+try:
+    print(describe_device(resolve_device(sys.argv[1] or None)))
+except BackboneVizError as error:
+    print(error.message, error.hint, sep="\\n", file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def check_device(device: str | None) -> str:
+    """Where the replicas' models will run (``"the CPU"``, ``"GPU 0 (NVIDIA H200)"``).
+
+    Asked of a short-lived Python process, so that this supervisor, which runs for the whole class,
+    never holds torch's memory itself.
+
+    Raises:
+        ServeError: the device is not there (the message says why and what to choose instead).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _DEVICE_PROBE, device or ""], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode == 3:
+        message, _, hint = done.stderr.strip().partition("\n")
+        raise ServeError(message, hint)
+    if done.returncode != 0:
+        raise ServeError(
+            f"Python could not check the device: {done.stderr.strip()[-300:]}",
+            "Check that backbone-viz and torch are installed in this Python.",
+        )
+    return done.stdout.strip()
 
 
 def _healthy(url: str) -> bool:
@@ -179,7 +214,7 @@ def serve(args: argparse.Namespace, *, out=None) -> int:
     if args.replicas < 1:
         raise ServeError("--replicas must be at least 1.", "Use --replicas 1 for one server.")
     device = getattr(args, "device", None)
-    where = describe_device(resolve_device(device))  # a device that is not there stops serve at once
+    where = check_device(device)  # a device that is not there stops serve at once
     nginx = find_nginx(args.nginx)
     if nginx is None and args.replicas > 1:
         raise ServeError(

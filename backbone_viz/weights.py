@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch.hub
-import torchvision.models as tvm
 from filelock import FileLock, Timeout
 
 from .errors import WeightsError
@@ -50,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIRROR_ENV",
-    "TORCHVISION_WEIGHTS",
+    "TORCHVISION_WEIGHTS",  # noqa: F822 - made on first use by __getattr__
     "ImportReport",
     "ProgressCallback",
     "WeightsFile",
@@ -88,6 +86,8 @@ _CHUNK_BYTES = 256 * 1024
 _LOCK_POLL_S = 0.1
 
 # A torchvision-style name found on a USB stick, also when a browser saved it as "name-1a2b3c4d (1).pth".
+# torch.hub's HASH_REGEX, the rule torchvision's check_hash applies.
+_HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
 _FOUND_NAME_REGEX = re.compile(r"-([a-f0-9]{8,64})(?: \(\d+\))?\.pth$", re.IGNORECASE)
 
 
@@ -126,26 +126,28 @@ class WeightsFile:
 def _hash_prefix(filename: str) -> str | None:
     # torch.hub's own rule (the hex run between the last "-" and the extension is the start of the file's
     # SHA-256), so our check agrees with torchvision's check_hash.
-    match = torch.hub.HASH_REGEX.search(filename)
+    match = _HASH_REGEX.search(filename)
     return match.group(1) if match else None
 
 
-def _from_torchvision(weights: tvm.WeightsEnum) -> WeightsFile:
-    url = weights.url
-    megabytes = weights.meta.get("_file_size")
-    # torchvision's "_file_size" is the size in MiB (bytes / 1024 / 1024), rounded to 3 decimals.
-    size = round(float(megabytes) * 1024 * 1024) if megabytes is not None else None
-    return WeightsFile(filename=url.rsplit("/", 1)[-1], url=url, size_bytes=size)
+def __getattr__(name: str) -> dict[str, WeightsFile]:
+    # TORCHVISION_WEIGHTS is read from the zoo on first use, not at import: the zoo's family modules
+    # import WeightsFile from here.
+    if name == "TORCHVISION_WEIGHTS":
+        return _downloadable()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-TORCHVISION_WEIGHTS: dict[str, WeightsFile] = {
-    "vgg16": _from_torchvision(tvm.VGG16_Weights.IMAGENET1K_V1),
-    "vgg19": _from_torchvision(tvm.VGG19_Weights.IMAGENET1K_V1),
-    "resnet50": _from_torchvision(tvm.ResNet50_Weights.DEFAULT),
-    "resnet101": _from_torchvision(tvm.ResNet101_Weights.DEFAULT),
-    "googlenet": _from_torchvision(tvm.GoogLeNet_Weights.DEFAULT),
-}
-"""The weights file each downloadable backbone uses, by backbone name (from torchvision's Weights enums)."""
+def _downloadable() -> dict[str, WeightsFile]:
+    """``TORCHVISION_WEIGHTS``: the weights file of each downloadable backbone, by backbone name, as
+    the zoo registers them (a test may replace the table: it is read on every call)."""
+    table = globals().get("TORCHVISION_WEIGHTS")
+    if table is None:
+        from .zoo import list_backbones
+
+        table = {s.name: s.weights_file for s in list_backbones() if s.weights_file is not None}
+        globals()["TORCHVISION_WEIGHTS"] = table
+    return table
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ def cache_dir() -> Path:
     The same folder torchvision's ``load_state_dict_from_url`` uses, so both share downloads. Read on every
     call, so a change of ``TORCH_HOME`` (or ``torch.hub.set_dir``) takes effect at once.
     """
+    import torch.hub
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -400,8 +404,8 @@ def import_folder(folder: Path, *, progress: ProgressCallback | None = None) -> 
             f"{folder} is not a folder.",
             "Give the folder (for example the USB stick) that holds the .pth weights files.",
         )
-    by_name = {wf.filename: wf for wf in TORCHVISION_WEIGHTS.values()}
-    by_hash = {wf.sha256_prefix: wf for wf in TORCHVISION_WEIGHTS.values()}
+    by_name = {wf.filename: wf for wf in _downloadable().values()}
+    by_hash = {wf.sha256_prefix: wf for wf in _downloadable().values()}
     candidates: list[tuple[Path, WeightsFile]] = []
     unknown: list[Path] = []
     for path in _walk_files(folder):

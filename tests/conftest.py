@@ -130,11 +130,11 @@ class TinyNet(nn.Module):
 def tiny_backbone(model: nn.Module, size: int, categories: tuple[str, ...]) -> bv.Backbone:
     """A hand-made backbone around ``model`` (a :class:`TinyNet`), with identity preprocessing at ``size``."""
     from backbone_viz.backbones import Backbone
-    from backbone_viz.specs import BackboneSpec, Preprocessing, _layers
+    from backbone_viz.specs import BackboneSpec, Preprocessing, layers_from_rows
 
     spec = BackboneSpec(
         name="tiny", title="Tiny", summary="", params_millions=0.0,
-        layers=_layers([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
+        layers=layers_from_rows([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
         # Identity preprocessing: resize and crop to `size`, mean 0, std 1.
         preprocessing=Preprocessing(size, size, "bilinear", (0.0,) * 3, (1.0,) * 3),
         weights_file=None, build=type(model),

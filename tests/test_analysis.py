@@ -13,7 +13,7 @@ from torch import nn
 
 import backbone_viz as bv
 from backbone_viz.backbones import Backbone, _prepare
-from backbone_viz.specs import BackboneSpec, Preprocessing, _layers
+from backbone_viz.specs import BackboneSpec, Preprocessing, layers_from_rows
 from tests.conftest import count_hooks, sample
 
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
@@ -82,7 +82,7 @@ def test_gradcam_matches_hand_computation() -> None:
     _prepare(model)
     spec = BackboneSpec(
         name="tiny", title="Tiny", summary="", params_millions=0.0,
-        layers=_layers([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
+        layers=layers_from_rows([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
         # Identity preprocessing on a 2x2 image: resize 2, crop 2, mean 0, std 1.
         preprocessing=Preprocessing(2, 2, "bilinear", (0.0,) * 3, (1.0,) * 3),
         weights_file=None, build=_TinyNet,

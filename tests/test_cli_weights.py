@@ -197,6 +197,6 @@ def test_python_m_backbone_viz_weights_list(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    for name in ("efficientnet_lite0", "vgg16", "vgg19", "resnet50", "resnet101", "googlenet"):
+    for name in ("efficientnet_lite0", "vgg16", "vgg19", "resnet18", "resnet50", "resnet101", "googlenet"):
         assert name in done.stdout
     assert "https://download.pytorch.org/models/resnet50-11ad3fa6.pth" in done.stdout

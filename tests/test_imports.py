@@ -43,3 +43,18 @@ def test_every_public_name_resolves_from_its_module() -> None:
     assert bv.render.__name__ == "backbone_viz.render"
     with pytest.raises(AttributeError, match="no attribute 'analyse'"):
         bv.analyse  # noqa: B018 - the attribute lookup is the test
+
+
+def test_the_command_lines_help_and_the_class_servers_supervisor_load_no_torch() -> None:
+    """``--help`` lists every backbone, and ``serve`` checks the device, without torch in the process."""
+    out = _python(
+        "import sys\n"
+        "from backbone_viz import cli, serve\n"
+        "help = cli.build_parser().format_help()\n"
+        "where = serve.check_device('cpu')\n"
+        "print(where, '|', 'resnet18' in cli.build_parser()._subparsers._group_actions[0].choices['analyze']"
+        ".format_help(), '|', *[m for m in ('torch', 'torchvision', 'timm') if m in sys.modules])"
+    )
+    assert out.split("|")[0].strip() == "the CPU"
+    assert out.split("|")[1].strip() == "True"
+    assert out.split("|")[2].strip() == ""

@@ -11,8 +11,8 @@ from backbone_viz.graph import LOGITS, POOLED, receptive_fields
 NAMES = [spec.name for spec in bv.list_backbones()]
 
 
-def test_six_backbones_bundled_first() -> None:
-    assert NAMES == ["efficientnet_lite0", "vgg16", "vgg19", "resnet50", "resnet101", "googlenet"]
+def test_seven_backbones_bundled_first() -> None:
+    assert NAMES == ["efficientnet_lite0", "vgg16", "vgg19", "resnet18", "resnet50", "resnet101", "googlenet"]
     assert bv.list_backbones()[0].bundled
     assert not any(spec.bundled for spec in bv.list_backbones()[1:])
 

@@ -59,7 +59,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_table_is_torchvisions_files() -> None:
     table = weights.TORCHVISION_WEIGHTS
-    assert list(table) == ["vgg16", "vgg19", "resnet50", "resnet101", "googlenet"]
+    assert list(table) == ["vgg16", "vgg19", "resnet18", "resnet50", "resnet101", "googlenet"]
     assert table["resnet50"].filename == "resnet50-11ad3fa6.pth"
     assert table["resnet50"].sha256_prefix == "11ad3fa6"
     for wf in table.values():
@@ -68,6 +68,7 @@ def test_table_is_torchvisions_files() -> None:
     assert sizes == {
         "vgg16": "528 MB",
         "vgg19": "548 MB",
+        "resnet18": "45 MB",
         "resnet50": "98 MB",
         "resnet101": "171 MB",
         "googlenet": "50 MB",

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 import backbone_viz as bv
-from backbone_viz import render
+from backbone_viz import render, zoo
 from backbone_viz.knockout import Knockout, refusal
 
 from . import block_cache, widgets
@@ -434,58 +434,6 @@ def ablation_section(choices: Choices, result: bv.AnalysisResult) -> None:
 # ----------------------------------------------------------------------------------- backbone families
 
 
-@dataclass(frozen=True)
-class Family:
-    """One backbone family for a card: its year, its members here, the block to draw and its one idea."""
-
-    name: str
-    year: int
-    members: tuple[str, ...]
-    block: str  # a typical block of the first member
-    idea: str
-    paper: str
-
-
-FAMILIES = (
-    Family(
-        "VGG",
-        2014,
-        ("vgg16", "vgg19"),
-        "features.8",
-        "Depth from the smallest filters: only 3×3 convolutions, stacked. Two of them see as far as one 5×5 "
-        "with fewer weights.",
-        "Simonyan & Zisserman, 2014",
-    ),
-    Family(
-        "GoogLeNet",
-        2014,
-        ("googlenet",),
-        "inception3a",
-        "The inception module: filters of several sizes side by side, their maps stacked, with 1×1 "
-        "convolutions first to keep it cheap.",
-        "Szegedy et al., 2014",
-    ),
-    Family(
-        "ResNet",
-        2015,
-        ("resnet50", "resnet101"),
-        "layer2.1",
-        "The shortcut: each block adds a correction F(x) to its input x, so that networks of 100 layers and "
-        "more still learn.",
-        "He et al., 2015",
-    ),
-    Family(
-        "EfficientNet",
-        2019,
-        ("efficientnet_lite0",),
-        "blocks.2.1",
-        "Grow depth, width and picture size together (compound scaling), from cheap inverted residual "
-        "blocks: widen, filter each channel alone, narrow again.",
-        "Tan & Le, 2019",
-    ),
-)
-
-
 @cache
 def card_diagram(backbone: str, block: str) -> bytes:
     """A family's typical block drawn from its spec (no picture), as PNG bytes (made once per process)."""
@@ -495,11 +443,12 @@ def card_diagram(backbone: str, block: str) -> bytes:
 
 def family_cards(choices: Choices) -> None:
     """A card per backbone family, two to a row: its block, year, depth, parameters and its one idea."""
-    for start in range(0, len(FAMILIES), 2):
-        for column, family in zip(st.columns(2), FAMILIES[start : start + 2], strict=False):
+    families = zoo.families()
+    for start in range(0, len(families), 2):
+        for column, family in zip(st.columns(2), families[start : start + 2], strict=False):
             first = bv.get_spec(family.members[0])
             with column, st.container(border=True):
-                st.markdown(f"#### {family.name} · {family.year}")
+                st.markdown(f"#### {family.title} · {family.year}")
                 st.image(card_diagram(first.name, family.block), width=CARD_WIDTH)
                 st.markdown(f"**Its idea:** {family.idea}")
                 st.markdown(
@@ -512,7 +461,7 @@ def family_cards(choices: Choices) -> None:
                 if choices.backbone not in family.members:
                     st.button(
                         f"Open {first.title}",
-                        key=f"inside.family.{family.name}",
+                        key=f"inside.family.{family.title}",
                         on_click=set_backbone,
                         args=(first.name, choices.weights),
                         help="Switches the sidebar's backbone (same weights) and opens its blocks here.",

@@ -1,0 +1,93 @@
+"""The zoo: every backbone backbone-viz can show, registered by the module of its family.
+
+A family module (:mod:`~backbone_viz.zoo.efficientnet`, :mod:`~backbone_viz.zoo.vgg`,
+:mod:`~backbone_viz.zoo.resnet`, :mod:`~backbone_viz.zoo.googlenet`) describes its backbones as data
+(layer rows, blocks, preprocessing, weights file, how to build the untrained model) and registers each
+with :func:`register_backbone`, and its card with :func:`register_family`, as torchvision's
+``@register_model`` fills its table. A new backbone is one entry in its family's module; a new family is
+one module and its import at the end of this file. Nothing here imports torch (a backbone's ``build``
+imports it when called), so the command line lists the backbones without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..specs import BackboneSpec
+
+_BACKBONES: dict[str, BackboneSpec] = {}
+_FAMILIES: list[Family] = []
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of backbones as the "Inside a block" page introduces it: its one idea, on a card.
+
+    Attributes:
+        title: its name (``"ResNet"``).
+        year: the year of its paper.
+        members: its backbones' spec names, the typical one first.
+        block: a typical block of the first member, drawn on the card.
+        idea: one or two sentences: what the family brought.
+        paper: who published it, and when (``"He et al., 2015"``).
+    """
+
+    title: str
+    year: int
+    members: tuple[str, ...]
+    block: str
+    idea: str
+    paper: str
+
+
+def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    """Adds a backbone to the zoo (in the order of registration, which is the order learners see).
+
+    Raises:
+        ValueError: a backbone of that name is registered already.
+    """
+    if spec.name in _BACKBONES:
+        raise ValueError(f"A backbone called {spec.name!r} is registered already")
+    _BACKBONES[spec.name] = spec
+    return spec
+
+
+def register_family(family: Family) -> Family:
+    """Adds a family's card; its members must be registered first.
+
+    Raises:
+        ValueError: a member that is not a registered backbone, or a block it does not have.
+    """
+    unknown = [m for m in family.members if m not in _BACKBONES]
+    if unknown:
+        raise ValueError(f"Family {family.title} names unregistered backbones: {', '.join(unknown)}")
+    if all(b.name != family.block for b in _BACKBONES[family.members[0]].blocks):
+        raise ValueError(f"{family.members[0]} has no block {family.block!r} for the {family.title} card")
+    _FAMILIES.append(family)
+    return family
+
+
+def list_backbones() -> tuple[BackboneSpec, ...]:
+    """All backbones, the bundled EfficientNet-Lite0 first."""
+    return tuple(_BACKBONES.values())
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """Finds a backbone by name.
+
+    Raises:
+        ValueError: unknown name; the message lists the choices.
+    """
+    try:
+        return _BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"Unknown backbone {name!r}; choose one of: {', '.join(_BACKBONES)}") from None
+
+
+def families() -> tuple[Family, ...]:
+    """Every family's card, in the order of their papers."""
+    return tuple(sorted(_FAMILIES, key=lambda f: f.year))
+
+
+# The order of these imports is the order of the backbones in every list: the bundled one first.
+from . import efficientnet, vgg, resnet, googlenet  # noqa: E402, F401, I001
