@@ -1,7 +1,7 @@
 """backbone-viz web app: see how a CNN backbone builds features, stage by stage, beside Grad-CAM.
 
 Run with ``streamlit run app.py``. This file sets the page config, draws the shared sidebar and runs
-the chosen page from ``app_pages/``; pages hold widgets and layout only (the engine does the computing).
+the chosen page from ``app_pages/`` (the registry of pages is :mod:`webui.pages`); pages hold widgets and layout only (the engine does the computing).
 The folder is not called ``pages/``: Streamlit treats an app with a ``pages/`` folder as an old-style
 multipage app until this file has called ``st.navigation`` once in the process, so a first visit through
 a link to a page (``/lessons?...``) ran that page alone and left every later session with the folder's
@@ -11,7 +11,7 @@ file names as navigation and no page config (projector mode's sidebar stayed ope
 import streamlit as st
 
 import webui
-from webui import projector, warm
+from webui import pages, projector, warm
 
 webui.configure_torch()  # before any session analyses (pages call it too: AppTest runs them without app.py)
 warm.start()  # once per process: the bundled backbone and the sample gallery, in the background
@@ -22,17 +22,7 @@ st.set_page_config(
     initial_sidebar_state=projector.sidebar_state(),  # folded in projector mode (?present=1)
 )
 
-PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
-    st.Page("app_pages/feature_buildup.py", title="Feature build-up", icon=":material/stacks:"),
-    st.Page("app_pages/inside_block.py", title="Inside a block", icon=":material/account_tree:"),
-    st.Page("app_pages/atlas.py", title="Feature atlas", icon=":material/grid_view:"),
-    st.Page("app_pages/gradcam.py", title="Grad-CAM", icon=":material/target:"),
-    st.Page("app_pages/attributions.py", title="Pixel attributions", icon=":material/grain:"),
-    st.Page("app_pages/compare.py", title="Compare backbones", icon=":material/compare:"),
-    st.Page("app_pages/heads.py", title="Backbone → heads", icon=":material/call_split:"),
-]
+PAGES = [st.Page(p.file, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(pages.PAGES)]
 
 page = st.navigation(PAGES)
 with webui.sidebar_for_this_run():

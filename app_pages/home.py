@@ -4,7 +4,7 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import figures, guide, widgets
+from webui import figures, pages, widgets
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -80,5 +80,5 @@ with st.container(horizontal=True):
     widgets.report_button(webui.full_analysis(choices), f"{choices.image.stem}-{spec.name}", key="home.dl.report")
 
 st.subheader("Where to go next")
-for path, label, icon in guide.NEXT:
-    st.page_link(path, label=label, icon=icon)
+for page in pages.next_pages():
+    st.page_link(page.file, label=page.next_line, icon=page.icon)

@@ -16,8 +16,7 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 from backbone_viz import facts
 from tests.app.helpers import texts
-from webui import lesson_progress, lessons, widgets
-from webui.guide import NEXT
+from webui import lesson_progress, lessons, pages, widgets
 from webui.links import LESSON_COUNT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,11 +174,13 @@ def test_receptive_field_note_explains_only_what_is_true() -> None:
 
 
 def test_home_lists_every_page_and_says_how_stages_shrink() -> None:
-    pages = re.findall(r'st\.Page\("(app_pages/\w+\.py)"', (ROOT / "app.py").read_text())
-    assert [path for path, _, _ in NEXT] == [p for p in pages if p != "app_pages/home.py"]
+    every = [p.file for p in pages.PAGES]
+    assert [p.file for p in pages.next_pages()] == [p for p in every if p != "app_pages/home.py"]
+    assert all((ROOT / p).is_file() for p in every) and len(set(every)) == len(every)
     at = _open({"backbone": "vgg16", "weights": "untrained"}, page="app_pages/home.py")
     assert not at.exception
-    assert [link.proto.label for link in at.get("page_link")][-len(NEXT) :] == [label for _, label, _ in NEXT]
+    lines = [p.next_line for p in pages.next_pages()]
+    assert [link.proto.label for link in at.get("page_link")][-len(lines) :] == lines
     info = at.info[0].value
     assert "stage 1 keeps the full 224 × 224 picture" in info and "each stage halves" not in info
     # The sentence about the real backbone only stands once the analysis is there.

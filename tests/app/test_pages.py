@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 from tests.app.helpers import texts
 from tests.conftest import CATS, count_model_runs
+from webui import pages as registry
 from webui.sidebar import WORKING_SHORT_SIDE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,16 @@ def test_the_app_takes_a_device_argument() -> None:
     assert device_argument(["--device", "cuda:1"]) == "cuda:1"
     assert device_argument(["--other", "x", "--device=cpu"]) == "cpu"
     assert device_argument([]) is None and device_argument(["--device"]) is None
+
+
+@pytest.mark.parametrize("page", [p.file for p in registry.PAGES])
+def test_every_page_of_the_registry_runs(at: AppTest, page: str) -> None:
+    """A smoke test of every page the navigation lists: it runs without a traceback, draws the shared
+    sidebar once, and shows something."""
+    at.switch_page(page).run()
+    assert not at.exception
+    assert len(at.sidebar.file_uploader) == 1
+    assert at.title or at.header or at.subheader
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -1,0 +1,90 @@
+"""The app's pages: one registry that the navigation, Home's "Where to go next" and the tests read.
+
+A new page is its file in ``app_pages/`` (a layout) and one :class:`Page` here; its place in this tuple
+is its place in the navigation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the app.
+
+    Attributes:
+        file: the page's file, relative to ``app.py`` (``"app_pages/gradcam.py"``).
+        title: its name in the navigation.
+        icon: its Material icon.
+        next_line: what Home's "Where to go next" says of it; None for Home itself.
+    """
+
+    file: str
+    title: str
+    icon: str
+    next_line: str | None
+
+    @property
+    def stem(self) -> str:
+        """The file's stem (``"gradcam"``), the name links and the URL use."""
+        return Path(self.file).stem
+
+
+PAGES: tuple[Page, ...] = (
+    Page("app_pages/home.py", "Home", ":material/home:", None),
+    Page(
+        "app_pages/lessons.py",
+        "Lessons",
+        ":material/school:",
+        "Lessons: seven short lessons and a quiz, on your picture",
+    ),
+    Page(
+        "app_pages/feature_buildup.py",
+        "Feature build-up",
+        ":material/stacks:",
+        "Feature build-up: browse every layer and its channels",
+    ),
+    Page(
+        "app_pages/inside_block.py",
+        "Inside a block",
+        ":material/account_tree:",
+        "Inside a block: how backbones build their blocks",
+    ),
+    Page(
+        "app_pages/atlas.py",
+        "Feature atlas",
+        ":material/grid_view:",
+        "Feature atlas: pictures made to excite one channel",
+    ),
+    Page(
+        "app_pages/gradcam.py",
+        "Grad-CAM",
+        ":material/target:",
+        "Grad-CAM: which parts of the picture made the head decide",
+    ),
+    Page(
+        "app_pages/attributions.py",
+        "Pixel attributions",
+        ":material/grain:",
+        "Pixel attributions: which pixels count, and can we trust it",
+    ),
+    Page(
+        "app_pages/compare.py",
+        "Compare backbones",
+        ":material/compare:",
+        "Compare backbones: the same picture through 2 or 3 networks",
+    ),
+    Page(
+        "app_pages/heads.py",
+        "Backbone → heads",
+        ":material/call_split:",
+        "Backbone → heads: one backbone, many heads",
+    ),
+)
+
+
+def next_pages() -> tuple[Page, ...]:
+    """Every page Home points to, in the navigation's order."""
+    return tuple(p for p in PAGES if p.next_line is not None)
