@@ -46,6 +46,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "Attribution",
         "attribute",
     ),
+    "cams": (
+        "CamMethod",
+        "get_cam",
+        "list_cams",
+        "register_cam",
+    ),
     "backbones": (
         "Backbone",
         "load_backbone",

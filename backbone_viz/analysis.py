@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .backbones import Backbone
+from .cams import get_cam
 from .errors import BackboneVizError
 from .graph import LOGITS, POOLED
 from .head import Head, check_fits
@@ -98,8 +99,10 @@ class GradCam:
         weights: its weights.
         head: ``"imagenet"`` or the custom head's name.
         target: the class whose score is explained, with its probability.
-        gradcam: ``{layer name: (h, w) float32}``, ReLU(sum_c mean_hw(dScore/dA_c) * A_c), raw values.
+        gradcam: ``{layer name: (h, w) float32}``, the class activation map of ``cam`` (Grad-CAM's:
+            ReLU(sum_c mean_hw(dScore/dA_c) * A_c)), raw values.
         knockout: what was knocked out; empty for none.
+        cam: the method of :mod:`backbone_viz.cams` that made the maps (``"gradcam"``).
     """
 
     backbone: str
@@ -108,6 +111,7 @@ class GradCam:
     target: Prediction
     gradcam: Mapping[str, np.ndarray] = field(repr=False)
     knockout: tuple[Knockout, ...] = ()
+    cam: str = "gradcam"
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -116,11 +120,14 @@ class AnalysisResult(Activations):
 
     Attributes (besides those of :class:`Activations`):
         target: the class whose score Grad-CAM explains.
-        gradcam: ``{layer name: (h, w) float32}``, ReLU(sum_c mean_hw(dScore/dA_c) * A_c), raw values.
+        gradcam: ``{layer name: (h, w) float32}``, the class activation map of ``cam`` (Grad-CAM's:
+            ReLU(sum_c mean_hw(dScore/dA_c) * A_c)), raw values.
+        cam: the method of :mod:`backbone_viz.cams` that made the maps (``"gradcam"``).
     """
 
     target: Prediction
     gradcam: Mapping[str, np.ndarray] = field(repr=False)
+    cam: str = "gradcam"
 
     @classmethod
     def from_parts(cls, activations: Activations, gradcam: GradCam) -> AnalysisResult:
@@ -135,7 +142,9 @@ class AnalysisResult(Activations):
                 f"Parts of different analyses: activations of {a.backbone} ({a.weights}, {a.head}, "
                 f"knock-out {a.knockout}), Grad-CAM of {g.backbone} ({g.weights}, {g.head}, knock-out {g.knockout})"
             )
-        return cls(**{f.name: getattr(a, f.name) for f in fields(Activations)}, target=g.target, gradcam=g.gradcam)
+        return cls(
+            **{f.name: getattr(a, f.name) for f in fields(Activations)}, target=g.target, gradcam=g.gradcam, cam=g.cam
+        )
 
 
 def resolve_target(target: int | str | None, categories: Sequence[str], ranked: Sequence[int]) -> int:
@@ -180,6 +189,7 @@ def analyze(
     *,
     head: Head | None = None,
     knockout: Sequence[KnockoutItem] | None = None,
+    cam: str = "gradcam",
 ) -> AnalysisResult:
     """Runs one image through a backbone: top-5, activations and Grad-CAM at every listed layer.
 
@@ -194,14 +204,16 @@ def analyze(
             keeps its input's shape) and ``(layer name, [channels])`` pairs (those channels are zero
             for everything downstream). Every map, prediction and Grad-CAM is then the knocked-out
             network's. ``None`` or ``[]``: the plain analysis.
+        cam: the class activation map method of :mod:`backbone_viz.cams` (``"gradcam"``); the maps
+            in ``.gradcam`` are its maps.
 
     Returns:
-        A frozen :class:`AnalysisResult`; ``.knockout`` says what was knocked out.
+        A frozen :class:`AnalysisResult`; ``.knockout`` says what was knocked out, ``.cam`` the method.
 
     Raises:
         KnockoutError: a block that cannot be removed (the message says why), unknown channels.
     """
-    return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head, knockout=knockout))
+    return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head, knockout=knockout, cam=cam))
 
 
 def analyze_parts(
@@ -211,13 +223,14 @@ def analyze_parts(
     *,
     head: Head | None = None,
     knockout: Sequence[KnockoutItem] | None = None,
+    cam: str = "gradcam",
 ) -> tuple[Activations, GradCam]:
     """:func:`analyze`'s one pass, returned as its two parts, for a cache that keeps them apart.
 
     Returns:
         ``(activations, gradcam)``; ``AnalysisResult.from_parts(*parts)`` is ``analyze``'s result.
     """
-    activations, gradcam = _one_pass(backbone, image, target, head, knockout, keep_activations=True)
+    activations, gradcam = _one_pass(backbone, image, target, head, knockout, cam, keep_activations=True)
     assert activations is not None  # keep_activations=True always returns them
     return activations, gradcam
 
@@ -254,6 +267,7 @@ def layer_gradcam(
     *,
     head: Head | None = None,
     knockout: Sequence[KnockoutItem] | None = None,
+    cam: str = "gradcam",
 ) -> GradCam:
     """Grad-CAM of one class at every listed layer, keeping no activations.
 
@@ -261,7 +275,7 @@ def layer_gradcam(
     another class of an analysed picture costs a few kB of memory, not a second copy of its activations.
     Arguments as in :func:`analyze`.
     """
-    return _one_pass(backbone, image, target, head, knockout, keep_activations=False)[1]
+    return _one_pass(backbone, image, target, head, knockout, cam, keep_activations=False)[1]
 
 
 def _one_pass(
@@ -270,10 +284,12 @@ def _one_pass(
     target: int | str | None,
     head: Head | None,
     knockout: Sequence[KnockoutItem] | None,
+    cam: str,
     *,
     keep_activations: bool,
 ) -> tuple[Activations | None, GradCam]:
     """ONE forward pass and ONE ``torch.autograd.grad`` call; the activations only when asked for."""
+    method = get_cam(cam)  # an unknown method is refused before the model runs
     if head is not None:
         check_fits(head, backbone)
     done, edits = resolve_knockout(backbone.spec, knockout or ())
@@ -291,9 +307,7 @@ def _one_pass(
         acts = [outputs[layer.name] for layer in layers]
         grads = torch.autograd.grad(logits[0, index], acts)
     with torch.no_grad():
-        cams = [
-            F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))[0] for g, a in zip(grads, acts, strict=True)
-        ]
+        cams = [method.cam(a, g)[0] for g, a in zip(grads, acts, strict=True)]
     gradcam = GradCam(
         backbone=backbone.spec.name,
         weights=backbone.weights,
@@ -301,6 +315,7 @@ def _one_pass(
         target=Prediction(index, categories[index], float(probs[index])),
         gradcam=MappingProxyType({lay.name: c for lay, c in zip(layers, to_host(cams), strict=True)}),
         knockout=done,
+        cam=method.name,
     )
     if not keep_activations:
         return None, gradcam

@@ -15,11 +15,11 @@ from functools import cache
 import numpy as np
 import pytest
 import torch
-from conftest import sample
 
 import backbone_viz as bv
 from backbone_viz.device import DEVICE_ENV, TF32_ENV, resolve_device, use_full_float32
 from backbone_viz.errors import BackboneVizError
+from tests.conftest import sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
