@@ -19,6 +19,7 @@ from .backbones import Backbone
 from .blocks import BlockSpec
 from .graph import LOGITS
 from .knockout import bypass, bypassable
+from .runs import runs_model
 
 #: ``progress(done, total)``, called after each removal.
 AblationProgress = Callable[[int, int], None]
@@ -39,6 +40,7 @@ class AblationRow:
     target_probability: float
 
 
+@runs_model
 def block_ablation(
     backbone: Backbone, image: Image.Image, *, progress: AblationProgress | None = None
 ) -> tuple[AblationRow, ...]:

@@ -32,6 +32,7 @@ from .errors import BackboneVizError
 from .graph import LOGITS, POOLED
 from .head import Head, check_fits
 from .knockout import Knockout, KnockoutItem, resolve_knockout
+from .runs import runs_model
 from .specs import LayerSpec, find_layer
 from .zoo import get_spec
 
@@ -182,6 +183,7 @@ def resolve_target(target: int | str | None, categories: Sequence[str], ranked: 
     )
 
 
+@runs_model
 def analyze(
     backbone: Backbone,
     image: Image.Image,
@@ -216,6 +218,7 @@ def analyze(
     return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head, knockout=knockout, cam=cam))
 
 
+@runs_model
 def analyze_parts(
     backbone: Backbone,
     image: Image.Image,
@@ -235,6 +238,7 @@ def analyze_parts(
     return activations, gradcam
 
 
+@runs_model
 def layer_activations(
     backbone: Backbone,
     image: Image.Image,
@@ -260,6 +264,7 @@ def layer_activations(
     return _activations(backbone, head, crop, outputs, logits, probabilities, ranked, done)
 
 
+@runs_model
 def layer_gradcam(
     backbone: Backbone,
     image: Image.Image,

@@ -29,6 +29,7 @@ from . import weights as weights_mod
 from .backbones import WEIGHT_CHOICES, Backbone
 from .featurevis import DEFAULT_STEPS, channel_means, visualize_channels
 from .images import load_image
+from .runs import runs_model
 from .samples import list_samples
 from .specs import LayerSpec
 
@@ -92,6 +93,7 @@ class Atlas:
         return None
 
 
+@runs_model
 def gallery_maps(
     backbone: Backbone, layers: Sequence[str | LayerSpec], pictures: Sequence[Image.Image] | None = None
 ) -> dict[str, np.ndarray]:
@@ -117,11 +119,13 @@ def gallery_maps(
     return {name: out[name].float().cpu().numpy() for name in names}
 
 
+@runs_model
 def gallery_means(backbone: Backbone, layer: str | LayerSpec) -> np.ndarray:
     """(pictures, channels) float32: each channel's mean value over the layer's map, for each sample photo."""
     return next(iter(gallery_maps(backbone, [layer]).values())).mean(axis=(2, 3))
 
 
+@runs_model
 def compute_atlas(
     backbone: Backbone,
     *,

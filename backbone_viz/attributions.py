@@ -56,6 +56,7 @@ from .analysis import Prediction, frozen_numpy, resolve_target
 from .backbones import Backbone
 from .errors import AttributionError
 from .graph import LOGITS
+from .runs import runs_model
 
 #: The methods, by name, with their display titles.
 METHODS: Mapping[str, str] = MappingProxyType(
@@ -137,6 +138,7 @@ class Attribution:
         return abs(self.delta) / total if total > 0 else float("inf")
 
 
+@runs_model
 def attribute(
     backbone: Backbone,
     image: Image.Image,

@@ -44,6 +44,7 @@ from torch import nn
 
 from .backbones import Backbone
 from .errors import BackboneVizError
+from .runs import runs_model
 from .specs import LayerSpec
 
 #: ``progress(done, total)``: optimization steps done, over all channels; may raise to cancel.
@@ -88,6 +89,7 @@ class FeatureVis:
     trace: np.ndarray = field(repr=False)
 
 
+@runs_model
 def visualize_channel(
     backbone: Backbone,
     layer: str | LayerSpec,
@@ -105,6 +107,7 @@ def visualize_channel(
     return result
 
 
+@runs_model
 def visualize_channels(
     backbone: Backbone,
     layer: str | LayerSpec,
@@ -171,6 +174,7 @@ def visualize_channels(
     return tuple(results)
 
 
+@runs_model
 def channel_means(
     backbone: Backbone, layer: str, images: Sequence[Image.Image], channels: Sequence[int]
 ) -> list[float]:

@@ -19,6 +19,7 @@ from PIL import Image
 from .analysis import frozen_numpy
 from .backbones import Backbone
 from .blocks import BlockKind, BlockSpec, Role, find_block
+from .runs import runs_model
 from .specs import BackboneSpec
 from .zoo import get_spec
 
@@ -66,6 +67,7 @@ def list_blocks(spec: BackboneSpec | str) -> tuple[BlockSpec, ...]:
     return (get_spec(spec) if isinstance(spec, str) else spec).blocks
 
 
+@runs_model
 def inside_block(backbone: Backbone, image: Image.Image, block: str | BlockSpec) -> InsideBlock:
     """Opens one block on a picture: the output of each of its parts, and what to notice.
 

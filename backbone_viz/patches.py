@@ -19,6 +19,7 @@ from PIL import Image
 
 from .backbones import Backbone
 from .errors import BackboneVizError
+from .runs import runs_model
 from .specs import LayerSpec
 
 #: Smallest side of a patch in crop pixels: a stem's 3 px field would be too small to see.
@@ -46,6 +47,7 @@ class Patch:
     value: float
 
 
+@runs_model
 def top_patches(
     backbone: Backbone,
     layer: str | LayerSpec,

@@ -35,6 +35,7 @@ from torch import nn
 from .analysis import Prediction
 from .attributions import Attribution, attribute, resolve_options
 from .backbones import Backbone
+from .runs import runs_model
 
 #: Seed of the generator that draws the random weights.
 SANITY_SEED = 0
@@ -81,6 +82,7 @@ class SanityCheck:
     seed: int
 
 
+@runs_model
 def sanity_check(
     backbone: Backbone,
     image: Image.Image,

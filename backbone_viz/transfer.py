@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .backbones import Backbone
 from .errors import HeadError
+from .runs import runs_model
 
 __all__ = [
     "BATCH",
@@ -126,6 +127,7 @@ class LinearHead:
         return (self.backbone, self.weights) == (backbone.spec.name, backbone.weights)
 
 
+@runs_model
 def fit_head(
     bb: Backbone,
     examples: Mapping[str, Sequence[Image.Image]],

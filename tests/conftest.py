@@ -172,18 +172,16 @@ def count_hooks(model: torch.nn.Module) -> int:
     return total
 
 
-#: The engine functions through which the web app runs the model (its caches look them up on ``bv`` at
-#: each call, so replacing them there sees every run).
-MODEL_RUNS = ("analyze", "analyze_parts", "layer_activations", "layer_gradcam")
-
-
 def count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Wraps each of :data:`MODEL_RUNS` on ``backbone_viz`` so that a call appends its name to the list
-    returned (the call itself still runs); undone by ``monkeypatch`` at the end of the test."""
+    """Wraps every engine function that runs a model (:func:`backbone_viz.runs.model_runs`, found from
+    the marks in the engine) on ``backbone_viz`` so that a call appends its name to the list returned (the
+    call itself still runs); the app looks them up on ``bv`` at each call, so this sees every run. Undone
+    by ``monkeypatch`` at the end of the test."""
     import backbone_viz as bv
+    from backbone_viz.runs import model_runs
 
     calls: list[str] = []
-    for name in MODEL_RUNS:
+    for name in model_runs(bv):
         real = getattr(bv, name)
         monkeypatch.setattr(
             bv, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)

@@ -58,3 +58,21 @@ def test_the_command_lines_help_and_the_class_servers_supervisor_load_no_torch()
     assert out.split("|")[0].strip() == "the CPU"
     assert out.split("|")[1].strip() == "True"
     assert out.split("|")[2].strip() == ""
+
+
+def test_pages_never_touch_the_model_and_the_app_calls_it_only_through_bv() -> None:
+    """A page never names a model-running function; the app's modules never import one by name (they call
+    ``bv.<name>``, which the gateway check of tests/app/conftest.py watches)."""
+    import ast
+
+    from backbone_viz.runs import model_runs
+
+    runs = set(model_runs(bv))
+    for path in sorted((ROOT / "app_pages").glob("*.py")) + sorted((ROOT / "webui").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("backbone_viz"):
+                imported = {alias.name for alias in node.names} & runs
+                assert not imported, f"{path.name} imports {imported} by name"
+            if path.parent.name == "app_pages" and isinstance(node, ast.Attribute) and node.attr in runs:
+                raise AssertionError(f"the page {path.name} calls {node.attr}: pages never touch the model")

@@ -17,8 +17,9 @@ and then only draw. The modules of this package, one job each:
 * ``lessons``: the lessons' questions and reveals;
 * ``widgets``: small drawing helpers; ``heads_state`` (state) and ``head_reads``, ``new_head``, ``detector_maps`` (its three tabs): the heads page.
 
-``caches`` and ``heads_state`` (a learner's own head: ``fit_head``, ``analyze`` with that head) are the
-only modules that run the model; pages never touch it.
+Every model run of the app takes a turn of the fair queue through ``caches.in_turn`` (the caches of
+``caches``, ``block_cache``, ``attribution_cache`` and ``featurevis_cache``, and a learner's own head in
+``heads_state``); pages never touch the model. ``tests/app/conftest.py`` fails any run made outside a turn.
 """
 
 from __future__ import annotations

@@ -174,17 +174,20 @@ def cached_analysis(
     )
 
 
-def in_turn(key: tuple, on_wait: WaitCallback | None, compute: Callable[[], T]) -> T:
+def in_turn(key: tuple | None, on_wait: WaitCallback | None, compute: Callable[[], T]) -> T:
     """``compute()``, in a turn of the shared queue unless ``key`` was computed lately (a cache hit).
 
-    Every cached call that may run the model goes through here (the other pages' caches too), so that
-    all of them share the same fair turns.
+    Every call in the app that may run the model goes through here (the other pages' caches, feature
+    visualizations and a learner's own head too), so that all of them share the same fair turns;
+    ``tests/app/conftest.py`` fails any model run made outside a turn. ``key`` None: a computation no
+    cache keeps (a learner's head), which always takes a turn.
     """
-    if key in RECENT:
+    if key is not None and key in RECENT:
         return compute()
     with QUEUE.turn(on_wait):
         value = compute()
-    RECENT.add(key)
+    if key is not None:
+        RECENT.add(key)
     return value
 
 

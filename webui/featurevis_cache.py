@@ -32,7 +32,7 @@ from PIL import Image
 
 import backbone_viz as bv
 
-from .caches import cached_activations, cached_backbone, cached_picture
+from .caches import cached_activations, cached_backbone, cached_picture, in_turn
 from .state import ImageChoice, sample_choice, samples
 from .store import Store
 
@@ -76,7 +76,10 @@ def make_visual(name: str, weights: str, layer: str, channel: int, progress: Pro
     ready = visual(name, weights, layer, channel)
     if ready is not None:
         return ready
-    made = bv.visualize_channel(cached_backbone(name, weights), layer, channel, progress=progress, **PICTURE)
+    backbone = cached_backbone(name, weights)
+    made = in_turn(
+        None, None, lambda: bv.visualize_channel(backbone, layer, channel, progress=progress, **PICTURE)
+    )
     return _pictures().put((name, weights, layer, channel), made)
 
 
@@ -90,7 +93,8 @@ def make_atlas(name: str, weights: str, progress: Progress) -> bv.Atlas:
     ready = atlas(name, weights)
     if ready is not None:
         return ready
-    made = bv.compute_atlas(cached_backbone(name, weights), progress=progress, **SMALL_ATLAS)
+    backbone = cached_backbone(name, weights)
+    made = in_turn(None, None, lambda: bv.compute_atlas(backbone, progress=progress, **SMALL_ATLAS))
     return _atlases().put((name, weights), made)
 
 
@@ -105,13 +109,17 @@ def _gallery_pictures() -> list[Image.Image]:
 def _gallery_all(name: str, weights: str) -> Mapping[str, np.ndarray]:
     """Every listed layer's maps on the sample photos, from ONE pass (a bundled backbone: ~30 MB)."""
     backbone = cached_backbone(name, weights)
-    maps = bv.gallery_maps(backbone, [layer.name for layer in backbone.spec.layers], _gallery_pictures())
+    pictures = _gallery_pictures()
+    maps = in_turn(
+        None, None, lambda: bv.gallery_maps(backbone, [layer.name for layer in backbone.spec.layers], pictures)
+    )
     return MappingProxyType({layer: _frozen(m) for layer, m in maps.items()})
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _gallery_layer(name: str, weights: str, layer: str) -> np.ndarray:
-    return _frozen(bv.gallery_maps(cached_backbone(name, weights), [layer], _gallery_pictures())[layer])
+    backbone, pictures = cached_backbone(name, weights), _gallery_pictures()
+    return _frozen(in_turn(None, None, lambda: bv.gallery_maps(backbone, [layer], pictures))[layer])
 
 
 def gallery_maps(name: str, weights: str, layer: str) -> np.ndarray:
@@ -168,7 +176,8 @@ def _top_patches(
         activations = cached_activations(name, weights, sha256, data)
         crops.append(activations.input_image)
         maps.append(activations.activations[layer][channel])
-    return bv.top_patches(backbone, layer, channel, crops, k=9, maps=maps, cropped=True)
+    # Read off maps at hand (no model run), but in a turn all the same: the queue is the only way in.
+    return in_turn(None, None, lambda: bv.top_patches(backbone, layer, channel, crops, k=9, maps=maps, cropped=True))
 
 
 def clear_made() -> None:

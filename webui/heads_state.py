@@ -19,7 +19,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import backbone_viz as bv
 
-from .caches import cached_backbone
+from .caches import cached_backbone, in_turn
 from .state import Choices, ImageChoice
 
 #: Session keys of the page: the learner's own head, the names of the photos it was trained on, where the
@@ -79,7 +79,8 @@ def train_head(name: str, weights: str, examples: Mapping[str, Sequence[Image.Im
     Raises:
         HeadError: unusable examples (fewer than 2 classes, a class with fewer than 2 photos...).
     """
-    return bv.fit_head(cached_backbone(name, weights), examples)
+    backbone = cached_backbone(name, weights)
+    return in_turn(None, None, lambda: bv.fit_head(backbone, examples))
 
 
 def head_fits(head: bv.LinearHead, name: str, weights: str) -> bool:
@@ -119,7 +120,8 @@ def head_view(name: str, weights: str, image: ImageChoice, head: bv.LinearHead) 
     if kept is not None and kept[0] is head and kept[1] == key:
         return kept[2]
     backbone = cached_backbone(name, weights)
-    result = bv.analyze(backbone, bv.load_image(image.data), head=head)
+    picture = bv.load_image(image.data)
+    result = in_turn(None, None, lambda: bv.analyze(backbone, picture, head=head))
     last = backbone.spec.stages[-1].last.name
     view = HeadView(result.predictions, result.target, result.gradcam[last], result.input_image)
     st.session_state[_HEAD_VIEW] = (head, key, view)

@@ -41,6 +41,7 @@ class TurnQueue:
         self._cond = threading.Condition()
         self._waiting: deque[object] = deque()
         self._running = 0
+        self._held = threading.local()
 
     @property
     def waiting(self) -> int:
@@ -54,6 +55,10 @@ class TurnQueue:
         with self._cond:
             return self._running
 
+    def held(self) -> bool:
+        """Whether the calling thread holds a turn now."""
+        return getattr(self._held, "depth", 0) > 0
+
     @contextmanager
     def turn(self, on_wait: WaitCallback | None = None) -> Iterator[None]:
         """Waits for this caller's turn, holds it for the ``with`` body, then passes it on.
@@ -64,6 +69,9 @@ class TurnQueue:
                 turn is free at once. It may raise (Streamlit stops a script run for a newer one by
                 raising inside it): the caller then leaves the queue.
         """
+        if self.held():  # a model run inside another's turn (a cache that fills another): one turn
+            yield
+            return
         ticket = object()
         with self._cond:
             self._waiting.append(ticket)
@@ -88,9 +96,11 @@ class TurnQueue:
                     self._waiting.remove(ticket)
                 self._cond.notify_all()
             raise
+        self._held.depth = 1
         try:
             yield
         finally:
+            self._held.depth = 0
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()

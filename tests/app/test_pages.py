@@ -44,7 +44,7 @@ def at() -> AppTest:
 def analyze_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Records every model run the app makes (cached analyses make none). It counted ``bv.analyze``
     alone, which the app never calls, so its test could not fail; it now sees every engine function that
-    runs the model (``tests.conftest.MODEL_RUNS``)."""
+    runs the model (found from the engine: ``tests.conftest.count_model_runs``)."""
     yield count_model_runs(monkeypatch)
 
 
