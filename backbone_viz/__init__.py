@@ -95,6 +95,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "patches": (
         "Patch",
+        "patches_from_maps",
         "top_patches",
     ),
     "pyramid": (

@@ -96,8 +96,28 @@ def top_patches(
     crops = list(images) if cropped else [backbone.crop(image) for image in images]
     if maps is None:
         maps = _channel_maps(backbone, spec.name, channel, crops)
-    elif len(maps) != len(crops):
+    return patches_from_maps(spec, crops, maps, k=k)
+
+
+def patches_from_maps(
+    layer: LayerSpec, crops: Sequence[Image.Image], maps: Sequence[np.ndarray], *, k: int = 9
+) -> tuple[Patch, ...]:
+    """:func:`top_patches` read off maps at hand, without a model: the ``k`` strongest places.
+
+    Args:
+        layer: the layer the maps come from.
+        crops: the model's crops of the pictures (an analysis's ``input_image``).
+        maps: one channel's (h, w) map on each crop, in the same order.
+        k: how many patches at most.
+
+    Raises:
+        ValueError: ``k`` below 1, or not one map per crop.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    if len(maps) != len(crops):
         raise ValueError(f"give one map per image: {len(maps)} maps for {len(crops)} images")
+    spec = layer
     side = _side(spec, crops[0].size) if crops else 1
     radius = max(1, math.ceil(side / spec.stride / 2))
     values = np.concatenate([m.ravel() for m in maps])

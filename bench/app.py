@@ -30,6 +30,7 @@ os.environ.setdefault("BACKBONE_VIZ_WARM_START", "0")  # the "first analysis" mu
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import backbone_viz as bv  # noqa: E402
+from backbone_viz.runs import model_runs  # noqa: E402
 from webui import caches  # noqa: E402
 from webui.state import DEFAULT_BACKBONE  # noqa: E402
 
@@ -53,9 +54,9 @@ def main() -> None:
     args = parser.parse_args()
 
     calls: list[str] = []
-    # The app runs the model through these engine functions, looked up on the module at each call, so
-    # replacing them here counts every model run (activations alone, an analysis, or a Grad-CAM).
-    for name in ("analyze", "analyze_parts", "layer_activations", "layer_gradcam"):
+    # The app runs the model through the engine functions marked as such (backbone_viz.runs), looked up
+    # on the module at each call, so replacing them here counts every model run.
+    for name in model_runs(bv):
         real = getattr(bv, name)
 
         def counting(backbone, *args, _real=real, **kwargs):
@@ -82,7 +83,7 @@ def main() -> None:
     for i in range(args.reruns):
         at.select_slider(key=f"_w_layer.{spec.name}").set_value(layers[(i * 5 + 3) % len(layers)])
         reruns.append(_timed_run(at))
-    model_runs = len(calls) - before
+    runs_during_reruns = len(calls) - before
 
     print("backbone-viz web app, server-side times measured with streamlit.testing.v1.AppTest")
     print(
@@ -101,7 +102,7 @@ def main() -> None:
             f"{name:<44} {len(times):>3} {median * 1000:>7.0f}ms {max(times) * 1000:>7.0f}ms "
             f"{target * 1000:>7.0f}ms  {'yes' if median <= target else 'NO'}"
         )
-    print(f"\nmodel runs during the {len(reruns)} slider changes: {model_runs} (expected 0: cached analysis)")
+    print(f"\nmodel runs during the {len(reruns)} slider changes: {runs_during_reruns} (expected 0: cached analysis)")
 
 
 if __name__ == "__main__":

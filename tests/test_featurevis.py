@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import count_hooks, sample
 
 import backbone_viz as bv
 from backbone_viz import featurevis
+from tests.conftest import count_hooks, sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

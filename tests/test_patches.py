@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import count_hooks, sample
 
 import backbone_viz as bv
 from backbone_viz.patches import MIN_PATCH
+from tests.conftest import count_hooks, sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

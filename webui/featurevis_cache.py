@@ -2,7 +2,7 @@
 atlases, gallery maxima and top patches.
 
 Where the web app runs the model for feature visualization (``visualize_channel``, ``compute_atlas``,
-``top_patches``, ``gallery_means``). A picture takes seconds to minutes to make, so it is made in the
+``gallery_maps``), each in a turn of the fair queue; top patches are read off the gallery's maps. A picture takes seconds to minutes to make, so it is made in the
 page's own script run, with a progress bar: when the learner leaves the page or changes a widget,
 Streamlit stops the run at the next progress update and nothing is left running (the engine lets the
 exception through and keeps nothing). What is finished is kept for every session, least recently used
@@ -176,8 +176,7 @@ def _top_patches(
         activations = cached_activations(name, weights, sha256, data)
         crops.append(activations.input_image)
         maps.append(activations.activations[layer][channel])
-    # Read off maps at hand (no model run), but in a turn all the same: the queue is the only way in.
-    return in_turn(None, None, lambda: bv.top_patches(backbone, layer, channel, crops, k=9, maps=maps, cropped=True))
+    return bv.patches_from_maps(backbone.spec.layer(layer), crops, maps, k=9)  # no model run: maps at hand
 
 
 def clear_made() -> None:
