@@ -31,10 +31,11 @@ from .featurevis import DEFAULT_STEPS, channel_means, visualize_channels
 from .images import load_image
 from .runs import runs_model
 from .samples import list_samples
+from .shipped import assets_dir
 from .specs import LayerSpec
 
 #: Where shipped atlases live: ``assets/atlas/<backbone name>/``.
-ATLAS_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "assets" / "atlas"
+ATLAS_DIR: Final[Path] = assets_dir() / "atlas"
 MANIFEST: Final[str] = "manifest.json"
 #: JPEG quality of the shipped pictures (about 5 kB each at 128 px).
 JPEG_QUALITY: Final[int] = 90

@@ -17,10 +17,11 @@ from typing import Final
 from PIL import Image
 
 from .images import load_image
+from .shipped import assets_dir
 
 __all__ = ["SAMPLES_DIR", "Sample", "example_set", "list_samples"]
 
-SAMPLES_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "assets" / "samples"
+SAMPLES_DIR: Final[Path] = assets_dir() / "samples"
 """Folder of the sample pictures: ``assets/samples`` beside the ``backbone_viz`` package."""
 
 _CAPTIONS_FILE: Final[str] = "captions.json"

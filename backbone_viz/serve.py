@@ -41,8 +41,8 @@ from pathlib import Path
 from .device import DEVICE_ENV, DEVICE_HELP
 from .errors import BackboneVizError
 from .nginx import find_nginx, nginx_config, prepare_static
+from .shipped import app_root
 
-ROOT = Path(__file__).resolve().parents[1]
 #: Seconds a replica may take to start (imports, model load, gallery) before serve gives up.
 START_TIMEOUT_S = 180.0
 #: Seconds between two looks at the replicas.
@@ -99,8 +99,15 @@ def check_device(device: str | None) -> str:
     Raises:
         ServeError: the device is not there (the message says why and what to choose instead).
     """
+    # The folder this package was imported from, so that the probe imports the same backbone_viz.
+    here = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
     done = subprocess.run(
-        [sys.executable, "-c", _DEVICE_PROBE, device or ""], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _DEVICE_PROBE, device or ""],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
     )
     if done.returncode == 3:
         message, _, hint = done.stderr.strip().partition("\n")
@@ -137,12 +144,8 @@ def start_replica(
         device: where its models run (``cpu``, ``cuda``...), passed as ``BACKBONE_VIZ_DEVICE``; None
             keeps this process's environment.
     """
-    app = ROOT / "app.py"
-    if not app.is_file():
-        raise ServeError(
-            f"The web app's app.py is not beside the backbone_viz package ({app}).",
-            "Run serve from a checkout of backbone-viz (the folder with app.py in it).",
-        )
+    root = app_root()  # a checkout's top, or the copy an install put inside the package
+    app = root / "app.py"
     start = ["-m", "webui.launch"] if warm else ["-m", "streamlit"]
     command = [
         sys.executable, *start, "run", str(app),
@@ -154,7 +157,7 @@ def start_replica(
         env[DEVICE_ENV] = device
     log = folder / f"replica-{index}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     # A server on every network (0.0.0.0) answers on loopback too.
     host = "127.0.0.1" if address in ("0.0.0.0", "127.0.0.1", "localhost") else address
     return Replica(index, port, process, log, host)

@@ -7,7 +7,6 @@ import json
 import statistics
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from PIL import Image
 import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.attributions import METHODS
+from backbone_viz.shipped import assets_dir
 
 from . import attribution_cache, widgets
 from .state import Choices
@@ -28,7 +28,7 @@ ATTRIBUTION_CMAP = "gray"
 CLIP_PERCENTILE = 99.0
 #: The measured sanity checks of the bundled backbone on every sample picture (``bench/attributions.py
 #: --write``), which the page summarises.
-MEASURED = Path(__file__).resolve().parents[1] / "assets" / "attributions" / "sanity_lite0.json"
+MEASURED = assets_dir() / "attributions" / "sanity_lite0.json"
 
 #: One sentence per method: what it computes.
 SENTENCES: Mapping[str, str] = {

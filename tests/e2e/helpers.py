@@ -178,10 +178,21 @@ class ClassServer:
 
 @contextlib.contextmanager
 def class_server(
-    workdir: Path, *, replicas: int, env: Mapping[str, str] | None = None, startup_timeout: float = 300
+    workdir: Path,
+    *,
+    replicas: int,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 300,
+    program: tuple[str, ...] = (sys.executable, "-m", "backbone_viz"),
+    cwd: Path = ROOT,
 ) -> Iterator[ClassServer]:
     """``python -m backbone_viz serve --replicas N`` on a free loopback port, offline; stopped with Ctrl-C
-    (SIGINT) on exit, as a teacher would."""
+    (SIGINT) on exit, as a teacher would.
+
+    Args:
+        program: the command line before ``serve`` (an installed ``backbone-viz`` script, say).
+        cwd: the folder it is started from.
+    """
     import re
     import signal
 
@@ -189,12 +200,9 @@ def class_server(
     port = free_port()
     log = workdir / "serve.log"
     full_env = offline_env(workdir, env)
-    command = [
-        sys.executable, "-m", "backbone_viz", "serve", "--replicas", str(replicas), "--port", str(port),
-        "--address", "127.0.0.1",
-    ]  # fmt: skip
+    command = [*program, "serve", "--replicas", str(replicas), "--port", str(port), "--address", "127.0.0.1"]
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_timeout
         while "is ready" not in log.read_text():
