@@ -9,7 +9,7 @@ anyone else sees it; afterwards nothing in backbone-viz mutates it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from .device import resolve_device, use_full_float32
 from .errors import WeightsError
 from .graph import LOGITS, POOLED, Edit, NodeGraph
 from .specs import BackboneSpec, Preprocessing, imagenet_categories
+from .weights import ProgressCallback
 from .zoo import get_spec
 
 #: What ``weights=`` accepts besides a checkpoint path.
@@ -31,8 +32,6 @@ WEIGHT_CHOICES = ("pretrained", "untrained")
 
 #: Seed of the random initialisation behind ``weights="untrained"``.
 UNTRAINED_SEED = 0
-
-ProgressCallback = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True, eq=False)

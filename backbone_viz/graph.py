@@ -20,7 +20,6 @@ import difflib
 import math
 import operator
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,8 @@ import torch
 from timm.layers import get_notrace_functions, get_notrace_modules
 from torch import fx, nn
 from torchvision.models.feature_extraction import NodePathTracer
+
+from .lru import LRU
 
 #: Aliases accepted beside node names: the head's output (the logits) and the vector the head reads.
 LOGITS = "__logits__"
@@ -121,8 +122,7 @@ class NodeGraph:
         self.node_names: tuple[str, ...] = tuple(
             tracer.node_to_qualname[n] for n in graph.nodes if n in tracer.node_to_qualname
         )
-        self._cuts: OrderedDict[tuple[str, ...], fx.GraphModule] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cuts: LRU[tuple, fx.GraphModule] = LRU(MAX_CUTS)
 
     def resolve(self, name: str) -> str:
         """The node a name stands for: the node itself, or a module's last node.
@@ -159,11 +159,9 @@ class NodeGraph:
         key = (tuple(dict.fromkeys(nodes)), tuple(edits))
         if not key[0]:
             raise ValueError("Ask for at least one node.")
-        with self._lock:
-            cut = self._cuts.get(key)
-            if cut is not None:
-                self._cuts.move_to_end(key)
-                return cut
+        cut = self._cuts.get(key)
+        if cut is not None:
+            return cut
         targets = {name: self._by_name[self.resolve(name)] for name in key[0]}
         resolved = [
             (e, self._by_name[self.resolve(e.node)], self._by_name[self.resolve(e.replacement)])
@@ -172,13 +170,7 @@ class NodeGraph:
             for e in key[1]
         ]
         cut = _cut(self._model, self._graph, targets, resolved)
-        if not keep:
-            return cut
-        with self._lock:
-            self._cuts[key] = cut
-            while len(self._cuts) > MAX_CUTS:
-                self._cuts.popitem(last=False)
-        return cut
+        return self._cuts.put(key, cut) if keep else cut
 
 
 def _make_out_of_place(graph: fx.Graph) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from backbone_viz.errors import ImageError
+from backbone_viz.sizes import describe_size
 
 __all__ = [
     "EXTENSIONS",
@@ -226,21 +227,10 @@ def _read_file_object(file: BinaryIO, *, max_bytes: int) -> bytes:
 def _check_file_size(size: int, *, max_bytes: int) -> None:
     if size > max_bytes:
         raise ImageError(
-            f"This file is {_bytes_text(size, round_up=True)}, more than the limit of "
-            f"{_bytes_text(max_bytes, round_up=False)}.",
+            f"This file is {describe_size(size, rounding='up')}, more than the limit of "
+            f"{describe_size(max_bytes, rounding='down')}.",
             "Make the picture smaller (for example, save it as JPEG or at a lower resolution) and try again.",
         )
-
-
-def _bytes_text(size: int, *, round_up: bool) -> str:
-    """``size`` as "20 MB", "312 kB" or "900 bytes"; rounded up for a file, down for a limit, so that a
-    file one byte over the limit never reads as "20 MB, more than the limit of 20 MB"."""
-    for unit, factor in (("MB", 1024 * 1024), ("kB", 1024)):
-        if size >= factor:
-            tenths = size * 10 / factor
-            value = (math.ceil(tenths) if round_up else math.floor(tenths)) / 10
-            return f"{value:g} {unit}"
-    return f"{size} bytes"
 
 
 # --- what is this file? --------------------------------------------------------------------------

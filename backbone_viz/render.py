@@ -305,7 +305,7 @@ def image_row(
         method = Image.Resampling.NEAREST if image.height < height else Image.Resampling.BILINEAR
         tiles.append(image.convert("RGB").resize((width, height), method))
     widths = [height if tile is None else tile.width for tile in tiles]
-    font = _font(font_size)
+    label_font = font(font_size)
     lines = max((len(text.splitlines()) for text in labels or ()), default=0)
     text_height = lines * round(font_size * 1.25) + (pad if lines else 0)
     canvas = Image.new("RGB", (sum(widths) + pad * (len(tiles) + 1), height + text_height + 2 * pad), "white")
@@ -316,20 +316,20 @@ def image_row(
             canvas.paste(tile, (x, pad))
         if labels is not None and labels[i]:
             draw.multiline_text(
-                (x + width / 2, height + 2 * pad), labels[i], fill="#111111", font=font, anchor="ma", align="center"
+                (x + width / 2, height + 2 * pad), labels[i], fill="#111111", font=label_font, anchor="ma", align="center"
             )
         x += width + pad
     return canvas
 
 
 @cache
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """DejaVu Sans (shipped with matplotlib: it has "×", "·" and "→") at ``size`` pixels.
+def font(size: int, bold: bool = False) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """DejaVu Sans (shipped with matplotlib: it has "×", "·" and "→") at ``size`` pixels, bold or regular.
 
     Falls back to Pillow's built-in font, which lacks some of those characters.
     """
     try:
-        path = matplotlib.font_manager.findfont("DejaVu Sans", fallback_to_default=True)
-        return ImageFont.truetype(path, size)
+        props = matplotlib.font_manager.FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal")
+        return ImageFont.truetype(matplotlib.font_manager.findfont(props, fallback_to_default=True), size)
     except (OSError, ValueError):
         return ImageFont.load_default(size=size)

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from .errors import WeightsError
+from .sizes import describe_size
 
 if TYPE_CHECKING:
     from .specs import BackboneSpec
@@ -247,22 +248,6 @@ def resolve_source(wf: WeightsFile, source: str | None = None) -> str:
         )
     path = Path(source).expanduser()
     return str(path if path.name == wf.filename else path / wf.filename)
-
-
-def describe_size(n: int | None) -> str:
-    """A size for people: ``"98 MB"``, ``"4.2 MB"``, ``"12 KB"``, ``"unknown size"``.
-
-    Uses binary units (1 MB = 1024 * 1024 bytes) like torchvision's ``_file_size``, so the figures match.
-    """
-    if n is None:
-        return "unknown size"
-    if n < 0:
-        raise ValueError(f"size must be >= 0, got {n}")
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-    return f"{n} bytes"
 
 
 def verify_file(path: Path, wf_or_prefix: WeightsFile | str) -> bool:

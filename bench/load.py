@@ -56,6 +56,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import cpu_seconds  # noqa: E402
 from tests.e2e.helpers import (  # noqa: E402
     ERROR_BOX,
     EXCEPTION,
@@ -267,12 +268,6 @@ async def run_session(
 # ------------------------------------------------------------------------------------------- rounds
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
 def machine_cpu_seconds() -> float:
     """CPU seconds every process of this machine has used so far (the ``cpu`` line of /proc/stat)."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -421,7 +416,7 @@ async def run_round(
                 await settle(teacher, HOME, timeout_ms=timeout_ms)
                 warmup = time.perf_counter() - start
                 await teacher.close()
-                cpu0 = sum(cpu_seconds(pid) for pid in server.pids), machine_cpu_seconds()
+                cpu0 = cpu_seconds(server.pids), machine_cpu_seconds()
                 since = time.time()
                 start = time.perf_counter()
                 if n == 1:
@@ -443,7 +438,7 @@ async def run_round(
 
                     sessions = await asyncio.gather(*(student(k) for k in range(n)))
                 wall = time.perf_counter() - start
-                cpu1 = sum(cpu_seconds(pid) for pid in server.pids), machine_cpu_seconds()
+                cpu1 = cpu_seconds(server.pids), machine_cpu_seconds()
             finally:
                 await browser.close()
         memory = [memory_mb(pid) for pid in server.pids]

@@ -12,7 +12,6 @@ the change bought.
 from __future__ import annotations
 
 import argparse
-import os
 import pstats
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import cpu_seconds  # noqa: E402
 from tests.e2e.helpers import IDLE_JS, IMAGES_LOADED_JS, LAUNCH, streamlit_server  # noqa: E402
 
 # Streamlit's script runner, wrapped so that each script run is profiled into a file of its own.
@@ -49,12 +49,6 @@ ScriptRunner._run_script = _profiled
 sys.argv[0] = "streamlit"
 sys.exit(cli.main())
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settle(page, marker: str, timeout_ms: float = 120_000) -> None:
@@ -90,7 +84,7 @@ def main() -> None:
             # background from the first visit on: let it finish so that it is not counted as the student's.
             time.sleep(8.0)
             teachers = set(runs.iterdir())
-            before = cpu_seconds(server.pid)
+            before = cpu_seconds([server.pid])
             start = time.perf_counter()
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(server.url)
@@ -99,7 +93,7 @@ def main() -> None:
             settle(page, f"your picture {photo.name}")
             wall = time.perf_counter() - start
             time.sleep(1.0)  # let the last run's profile be written
-            used = cpu_seconds(server.pid) - before
+            used = cpu_seconds([server.pid]) - before
             browser.close()
         print(f"one session (Home, then an upload of a {args.photo} photo): server CPU {used:.3f} s, wall {wall:.2f} s")
         student = sorted(set(runs.iterdir()) - teachers)

@@ -13,7 +13,6 @@ change to one step shows there. ``bench/load.py`` gives the same total for many 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -25,23 +24,12 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import cpu_seconds  # noqa: E402
 from bench.profile_page import settle  # noqa: E402
 from tests.e2e.helpers import LAUNCH, class_server, streamlit_server  # noqa: E402
 
 HOME = "What does a CNN backbone see?"
 SAMPLES = ("coffee", "rocket", "flower", "cat")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the processes (those still running)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def process_tree(root: int) -> list[int]:

@@ -98,7 +98,7 @@ def test_weights_file_needs_a_hash_in_its_name() -> None:
 def test_describe_size() -> None:
     assert weights.describe_size(None) == "unknown size"
     assert weights.describe_size(512) == "512 bytes"
-    assert weights.describe_size(12 * 1024) == "12 KB"
+    assert weights.describe_size(12 * 1024) == "12 kB"  # one formatter for every size: kB, as images say
     assert weights.describe_size(int(4.2 * 1024**2)) == "4.2 MB"
     assert weights.describe_size(int(97.79 * 1024**2)) == "98 MB"
     assert weights.describe_size(3 * 1024**3) == "3.0 GB"

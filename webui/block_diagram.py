@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal
 
-import matplotlib.font_manager
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -88,18 +86,6 @@ class _Edge:
     target: str
     shortcut: bool = False
     text: str | None = None  # None: the source's shape, when known
-
-
-@cache
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """DejaVu Sans (shipped with matplotlib: it has "×", "→" and "·"), bold or regular."""
-    try:
-        props = matplotlib.font_manager.FontProperties(
-            family="DejaVu Sans", weight="bold" if bold else "normal"
-        )
-        return ImageFont.truetype(matplotlib.font_manager.findfont(props, fallback_to_default=True), size)
-    except (OSError, ValueError):
-        return ImageFont.load_default(size=size)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
@@ -245,8 +231,8 @@ def draw_block(
         style = Style(**{**style.__dict__, "thumb": 0})
     nodes, edges = _layout(block, compact=compact)
     shapes = {} if inside is None else {p.name: p.shape for p in inside.parts}
-    title_font, detail_font = _font(style.title_px, True), _font(style.detail_px)
-    shape_font = _font(style.shape_px)
+    title_font, detail_font = render.font(style.title_px, True), render.font(style.detail_px)
+    shape_font = render.font(style.shape_px)
 
     # Each box's text lines and size (w across, h down, in pixels, whatever the orientation).
     room = style.box - 2 * style.pad

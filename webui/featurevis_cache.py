@@ -31,10 +31,10 @@ import streamlit as st
 from PIL import Image
 
 import backbone_viz as bv
+from backbone_viz.lru import LRU
 
 from .caches import cached_activations, cached_backbone, cached_picture, in_turn
 from .state import ImageChoice, sample_choice, samples
-from .store import Store
 
 MAX_PICTURES = 128
 MAX_ATLASES = 6
@@ -49,13 +49,13 @@ Progress = Callable[[int, int], None]
 
 
 @st.cache_resource(show_spinner=False)
-def _pictures() -> Store[tuple[str, str, str, int], bv.FeatureVis]:
-    return Store(MAX_PICTURES)
+def _pictures() -> LRU[tuple[str, str, str, int], bv.FeatureVis]:
+    return LRU(MAX_PICTURES)
 
 
 @st.cache_resource(show_spinner=False)
-def _atlases() -> Store[tuple[str, str], bv.Atlas]:
-    return Store(MAX_ATLASES)
+def _atlases() -> LRU[tuple[str, str], bv.Atlas]:
+    return LRU(MAX_ATLASES)
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)

@@ -16,15 +16,15 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
+from backbone_viz.lru import LRU
 
 from . import widgets
 from .state import ImageChoice
-from .store import Store
 
 #: Encoded figures kept: a map or overlay is 2 to 50 kB, so at most about 25 MB.
 MAX_FIGURES = 1024
 
-_FIGURES: Store[tuple[Hashable, ...], bytes] = Store(MAX_FIGURES)
+_FIGURES: LRU[tuple[Hashable, ...], bytes] = LRU(MAX_FIGURES)
 
 
 def figure(

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+
+from backbone_viz.lru import LRU
 
 #: Environment variable: analyses that may run at once (default: the machine's cores).
 SLOTS_ENV = "BACKBONE_VIZ_ANALYSIS_SLOTS"
@@ -110,27 +112,16 @@ class Recent:
     """A bounded, thread-safe set of keys computed lately (least recently used out)."""
 
     def __init__(self, size: int = 512) -> None:
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._keys: LRU[Hashable, bool] = LRU(size)
 
     def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            if key in self._keys:
-                self._keys.move_to_end(key)
-                return True
-            return False
+        return key in self._keys
 
     def add(self, key: Hashable) -> None:
-        with self._lock:
-            self._keys[key] = None
-            self._keys.move_to_end(key)
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
+        self._keys.put(key, True)
 
     def clear(self) -> None:
-        with self._lock:
-            self._keys.clear()
+        self._keys.clear()
 
 
 def default_slots() -> int:
