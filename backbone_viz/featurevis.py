@@ -7,7 +7,7 @@ wrote it, written here in ~150 lines rather than taken from a library:
   a gradient step changes every frequency about equally instead of mostly the finest ones (which makes
   high-frequency noise). The constant (DC) term is KEPT: a channel that fires on large even areas of a
   colour needs it. (``horama`` standardizes its image, which removes the mean: a stage-1 colour channel
-  of Lite0 reached 3.4 to 3.8 against 6.35 on a real photo; see issue 11.)
+  of Lite0 reached 3.4 to 3.8 against 6.35 on a real photo.)
 * the colours are **decorrelated**: the three parameter channels are mixed by the square root of
   ImageNet's colour covariance, then squashed into [0, 1] by a sigmoid;
 * **transformation robustness**: at each step every copy is padded, jittered, scaled (0.9 to 1.1) and

@@ -396,7 +396,7 @@ def _decode(data: bytes, image_format: str, *, max_pixels: int, shrink_to: int |
     rgb = _to_rgb(upright)
     if shrink_to is not None and min(rgb.size) > 2 * shrink_to:
         # Box averages over factor x factor pixels: a few ms for a 12-megapixel PNG, where a LANCZOS
-        # resize took 20 ms even from a JPEG already decoded at 1/4 (bench/profile_page.py, issue 13).
+        # resize took 20 ms even from a JPEG already decoded at 1/4 (bench/profile_page.py).
         rgb = rgb.reduce(min(rgb.size) // shrink_to)
     return rgb
 

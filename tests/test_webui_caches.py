@@ -21,7 +21,7 @@ from webui import caches
 
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 #: Explaining a second class of the same picture may add at most this fraction to what the caches hold
-#: (issue 9: it used to add a second full analysis, ~55 MB for VGG-16).
+#: (keeping whole analyses per class would add a second copy of the activations, ~55 MB for VGG-16).
 SECOND_TARGET_GROWTH = 1.2
 
 

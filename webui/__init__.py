@@ -60,7 +60,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: What untrained weights change, as measured (tests/app/test_links_and_defects.py): random filters still
+#: What untrained weights change, as measured once on the cat sample: random filters still
 #: pass the picture (a stage-1 channel of every untrained backbone follows the picture's brightness with a
 #: correlation above 0.85 on the cat), but the head's answer means nothing, however sure it looks
 #: (untrained ResNet-50 calls the cat a photocopier at 44 %).

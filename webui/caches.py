@@ -6,11 +6,11 @@ copies it. That is safe here because nothing cached is ever written to: a backbo
 (statelessly, see :mod:`backbone_viz.analysis`), and the analyses hold read-only arrays in
 ``MappingProxyType``.
 
-A picture's activations are kept apart from the Grad-CAM of each class (issue 9): the activations do not
+A picture's activations are kept apart from the Grad-CAM of each class: the activations do not
 depend on the class Grad-CAM explains and are large (~55 MB for VGG-16), a Grad-CAM is a few small (h, w)
 maps. Explaining another class adds only its Grad-CAM, and :func:`cached_analysis` joins the parts with
 ``AnalysisResult.from_parts``, which shares their arrays. The activations come from a forward pass
-without a gradient, and even the top class's Grad-CAM is made only when a page shows one (issue 13):
+without a gradient, and even the top class's Grad-CAM is made only when a page shows one:
 Home, the page every student opens, then costs half a model pass (``bench/analysis.py``: 0.46 to 0.60 of
 a full analysis). A student who opens Grad-CAM afterwards pays for its own pass there (forward and
 backward, about the full analysis again).

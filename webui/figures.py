@@ -3,8 +3,8 @@
 A map or an overlay costs 1 to 5 ms to draw and encode, and a page shows 5 to 15 of them on every
 rerun: moving a slider redraws the whole page, and a class opens the same pages on the same sample
 pictures. What they show depends only on the analysis (backbone, weights, picture) and the view (which
-figure, which layer or channel), so their bytes are kept under that key (issue 13: "encode each figure
-once per (analysis, view)"). ``st.image`` then sends the same bytes, which Streamlit's media store
+figure, which layer or channel), so their bytes are kept under that key: each figure is encoded once
+per (analysis, view). ``st.image`` then sends the same bytes, which Streamlit's media store
 keeps once.
 """
 

@@ -53,8 +53,8 @@ THUMB = 96
 #: Shorter side, in pixels, below which an upload is never shrunk: the largest size any backbone resizes
 #: the shorter side to before it crops (232 or 256). The session keeps and analyses a copy whose shorter
 #: side lies between this and twice this (a 12-megapixel phone photo: 504 x 378), so nothing the model
-#: sees is lost, and the JPEG decoder works at 1/8 scale with no resize after it: 45 to 18 ms for a
-#: 12-megapixel photo, after 95 to 45 ms last time (bench/profile_page.py, issue 13).
+#: sees is lost, and the JPEG decoder works at 1/8 scale with no resize after it: 18 ms for a
+#: 12-megapixel photo, where a resize after it took 45 (bench/profile_page.py).
 WORKING_SHORT_SIDE = max(spec.preprocessing.resize for spec in bv.list_backbones())
 #: A shrunk upload is kept as a new JPEG only when the file was larger than this.
 _WORKING_BYTES = 400_000
