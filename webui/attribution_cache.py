@@ -17,41 +17,25 @@ backbone's entries are never evicted by a large backbone's. Least recently used 
 * sanity checks: 16 each (seven to eight steps of ~1 MB).
 
 The sanity check shows its progress. Streamlit replays whatever a cached function draws on every later
-hit, so the progress bar must not be drawn inside one: the cache keeps a :class:`SanitySlot` per key,
+hit, so the progress bar must not be drawn inside one: the cache keeps a :class:`~webui.caches.Slot` per key,
 which the first session to need it fills once, under the slot's lock, outside any cached function (as
 :mod:`webui.block_cache` does for the block ablation).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import backbone_viz as bv
 from backbone_viz.sanity import SanityProgress
 
-from .caches import cached_backbone, cached_picture, in_turn, shared
+from .caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
 
 BUNDLED_ATTRIBUTIONS = 40
 OTHER_ATTRIBUTIONS = 10
 SANITY_CHECKS = 16
 
-class SanitySlot:
-    """Where one sanity check is kept: empty until a session runs it, then read-only."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.check: bv.SanityCheck | None = None
-
-
-@dataclass(frozen=True)
-class _Caches:
-    attribution: Callable[[str, str, str, str, int, bytes], bv.Attribution]
-    sanity: Callable[[str, str, str, str, int], SanitySlot] = field(repr=False)
-
-
-def _caches(kind: str, *, attributions: int) -> _Caches:
+def _attribution() -> Callable[[str, str, str, str, int, bytes], bv.Attribution]:
     def attribution(
         name: str, weights: str, image_sha256: str, method: str, target: int, _image_bytes: bytes
     ) -> bv.Attribution:
@@ -59,20 +43,18 @@ def _caches(kind: str, *, attributions: int) -> _Caches:
             cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), method, target
         )
 
-    def sanity(name: str, weights: str, image_sha256: str, method: str, target: int) -> SanitySlot:
-        return SanitySlot()
-
-    return _Caches(shared(attribution, kind, attributions), shared(sanity, kind, SANITY_CHECKS))
+    return attribution
 
 
-_CACHES = {
-    True: _caches("bundled", attributions=BUNDLED_ATTRIBUTIONS),
-    False: _caches("other", attributions=OTHER_ATTRIBUTIONS),
-}
+def _sanity() -> Callable[[str, str, str, str, int], Slot[bv.SanityCheck]]:
+    def sanity(name: str, weights: str, image_sha256: str, method: str, target: int) -> Slot[bv.SanityCheck]:
+        return Slot()
+
+    return sanity
 
 
-def _for(name: str) -> _Caches:
-    return _CACHES[bv.get_spec(name).bundled]
+_ATTRIBUTIONS = TwoTier(_attribution, bundled=BUNDLED_ATTRIBUTIONS, other=OTHER_ATTRIBUTIONS)
+_SANITY = TwoTier(_sanity, bundled=SANITY_CHECKS, other=SANITY_CHECKS)
 
 
 def cached_attribution(
@@ -85,7 +67,7 @@ def cached_attribution(
     """
     key = ("attribution", name, weights, image_sha256, method, target)
     return in_turn(
-        key, None, lambda: _for(name).attribution(name, weights, image_sha256, method, target, image_bytes)
+        key, None, lambda: _ATTRIBUTIONS(name, weights, image_sha256, method, target, image_bytes)
     )
 
 
@@ -93,7 +75,7 @@ def cached_sanity(
     name: str, weights: str, image_sha256: str, method: str, target: int
 ) -> bv.SanityCheck | None:
     """The sanity check of a method on a picture if some session already ran it, else ``None``."""
-    return _for(name).sanity(name, weights, image_sha256, method, target).check
+    return _SANITY(name, weights, image_sha256, method, target).value
 
 
 def sanity_check(
@@ -112,20 +94,12 @@ def sanity_check(
         progress: ``progress(done, total)`` after each step; called in this session's own thread, outside
             any cached function, so it may draw (an ``st.progress`` bar).
     """
-    slot = _for(name).sanity(name, weights, image_sha256, method, target)
-    with slot.lock:
-        if slot.check is None:
-            backbone = cached_backbone(name, weights)
-            picture = cached_picture(image_sha256, image_bytes)
-            # A certain miss (the slot is empty): always a turn, whatever ran lately under this key.
-            slot.check = in_turn(
-                None, None, lambda: bv.sanity_check(backbone, picture, method, target, progress=progress)
-            )
-        return slot.check
+    backbone, picture = cached_backbone(name, weights), cached_picture(image_sha256, image_bytes)
+    slot = _SANITY(name, weights, image_sha256, method, target)
+    return slot.fill(lambda: bv.sanity_check(backbone, picture, method, target, progress=progress))
 
 
 def clear() -> None:
     """Empties this page's caches (tests, the benchmark's first visit); backbones stay."""
-    for caches in _CACHES.values():
-        caches.attribution.clear()
-        caches.sanity.clear()
+    _ATTRIBUTIONS.clear()
+    _SANITY.clear()

@@ -19,21 +19,19 @@ that the bundled backbone's entries are never evicted by a large backbone's. Lea
 
 The ablation runs one forward pass per removable block and the page shows its progress. Streamlit
 replays whatever a cached function draws on every later hit, so the progress bar must not be drawn
-inside one: the cache keeps an :class:`AblationSlot` per key, which the first session to need it fills
-once, under the slot's lock, outside any cached function (:func:`block_ablation`).
+inside one: the cache keeps a :class:`~webui.caches.Slot` per key, which the first session to need it
+fills once, under the slot's lock, outside any cached function (:func:`block_ablation`).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import backbone_viz as bv
 from backbone_viz.ablation import AblationProgress
 from backbone_viz.knockout import Knockout, KnockoutItem
 
-from .caches import cached_backbone, cached_picture, in_turn, shared
+from .caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
 
 BUNDLED_BLOCKS = 24
 OTHER_BLOCKS = 8
@@ -41,25 +39,14 @@ BUNDLED_KNOCKOUTS = 8
 OTHER_KNOCKOUTS = 4
 ABLATIONS = 16
 
-class AblationSlot:
-    """Where one picture's block ablation is kept: empty until a session runs it, then read-only."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.rows: tuple[bv.AblationRow, ...] | None = None
-
-
-@dataclass(frozen=True)
-class _Caches:
-    inside: Callable[[str, str, str, str, bytes], bv.InsideBlock]
-    knockout: Callable[[str, str, str, tuple[Knockout, ...], int | None, bytes], bv.AnalysisResult]
-    ablation: Callable[[str, str, str], AblationSlot] = field(repr=False)
-
-
-def _caches(kind: str, *, blocks: int, knockouts: int) -> _Caches:
+def _inside() -> Callable[[str, str, str, str, bytes], bv.InsideBlock]:
     def inside(name: str, weights: str, image_sha256: str, block: str, _image_bytes: bytes) -> bv.InsideBlock:
         return bv.inside_block(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), block)
 
+    return inside
+
+
+def _knockout() -> Callable[[str, str, str, tuple[Knockout, ...], int | None, bytes], bv.AnalysisResult]:
     def knockout(
         name: str,
         weights: str,
@@ -72,24 +59,19 @@ def _caches(kind: str, *, blocks: int, knockouts: int) -> _Caches:
             cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target, knockout=items
         )
 
-    def ablation(name: str, weights: str, image_sha256: str) -> AblationSlot:
-        return AblationSlot()
-
-    return _Caches(
-        shared(inside, kind, blocks),
-        shared(knockout, kind, knockouts),
-        shared(ablation, kind, ABLATIONS),
-    )
+    return knockout
 
 
-_CACHES = {
-    True: _caches("bundled", blocks=BUNDLED_BLOCKS, knockouts=BUNDLED_KNOCKOUTS),
-    False: _caches("other", blocks=OTHER_BLOCKS, knockouts=OTHER_KNOCKOUTS),
-}
+def _ablation() -> Callable[[str, str, str], Slot[tuple[bv.AblationRow, ...]]]:
+    def ablation(name: str, weights: str, image_sha256: str) -> Slot[tuple[bv.AblationRow, ...]]:
+        return Slot()
+
+    return ablation
 
 
-def _for(name: str) -> _Caches:
-    return _CACHES[bv.get_spec(name).bundled]
+_INSIDE = TwoTier(_inside, bundled=BUNDLED_BLOCKS, other=OTHER_BLOCKS)
+_KNOCKOUTS = TwoTier(_knockout, bundled=BUNDLED_KNOCKOUTS, other=OTHER_KNOCKOUTS)
+_ABLATIONS = TwoTier(_ablation, bundled=ABLATIONS, other=ABLATIONS)
 
 
 def cached_inside_block(
@@ -97,7 +79,7 @@ def cached_inside_block(
 ) -> bv.InsideBlock:
     """The shared :func:`backbone_viz.inside_block` of one block on one picture (runs the model on a miss)."""
     key = ("block", name, weights, image_sha256, block)
-    return in_turn(key, None, lambda: _for(name).inside(name, weights, image_sha256, block, image_bytes))
+    return in_turn(key, None, lambda: _INSIDE(name, weights, image_sha256, block, image_bytes))
 
 
 def normalise(items: Sequence[KnockoutItem]) -> tuple[Knockout, ...]:
@@ -124,12 +106,12 @@ def cached_knockout(
     """
     done = normalise(items)
     key = ("knockout", name, weights, image_sha256, done, target)
-    return in_turn(key, None, lambda: _for(name).knockout(name, weights, image_sha256, done, target, image_bytes))
+    return in_turn(key, None, lambda: _KNOCKOUTS(name, weights, image_sha256, done, target, image_bytes))
 
 
 def cached_ablation(name: str, weights: str, image_sha256: str) -> tuple[bv.AblationRow, ...] | None:
     """The block ablation of a picture if some session already ran it, else ``None`` (runs nothing)."""
-    return _for(name).ablation(name, weights, image_sha256).rows
+    return _ABLATIONS(name, weights, image_sha256).value
 
 
 def block_ablation(
@@ -146,19 +128,11 @@ def block_ablation(
         progress: ``progress(done, total)`` after each removal; called in this session's own thread,
             outside any cached function, so it may draw (an ``st.progress`` bar).
     """
-    slot = _for(name).ablation(name, weights, image_sha256)
-    with slot.lock:
-        if slot.rows is None:
-            backbone = cached_backbone(name, weights)
-            picture = cached_picture(image_sha256, image_bytes)
-            # A certain miss (the slot is empty): always a turn, whatever ran lately under this key.
-            slot.rows = in_turn(None, None, lambda: bv.block_ablation(backbone, picture, progress=progress))
-        return slot.rows
+    backbone, picture = cached_backbone(name, weights), cached_picture(image_sha256, image_bytes)
+    return _ABLATIONS(name, weights, image_sha256).fill(lambda: bv.block_ablation(backbone, picture, progress=progress))
 
 
 def clear() -> None:
     """Empties this page's caches (tests, the benchmark's first visit); backbones stay."""
-    for caches in _CACHES.values():
-        caches.inside.clear()
-        caches.knockout.clear()
-        caches.ablation.clear()
+    for cache in (_INSIDE, _KNOCKOUTS, _ABLATIONS):
+        cache.clear()

@@ -33,9 +33,9 @@ and its analyses, are never evicted by a large backbone. Least recently used out
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import streamlit as st
 from PIL import Image
@@ -81,48 +81,82 @@ def shared(function: F, kind: str, max_entries: int) -> F:
     return st.cache_resource(max_entries=max_entries, show_spinner=False)(function)
 
 
-@dataclass(frozen=True)
-class _Caches:
-    """The caches of one kind of backbone (bundled or not)."""
+class TwoTier(Generic[F]):
+    """A function cached twice, by whether the backbone it is called for (its first argument, a spec name)
+    is bundled: the bundled backbone's results are small and every session uses them, a large backbone's
+    are big and rarer, so each tier has its own size.
 
-    backbone: Callable[[str, str], bv.Backbone]
-    activations: Callable[[str, str, str, bytes], bv.Activations]
-    gradcam: Callable[[str, str, str, int, bytes], bv.GradCam]
+    Args:
+        make: returns a NEW function object on each call (a closure), cached once per tier.
+        bundled: entries kept for the bundled backbone.
+        other: entries kept for the others.
+    """
+
+    def __init__(self, make: Callable[[], F], *, bundled: int, other: int) -> None:
+        self._tiers = {True: shared(make(), "bundled", bundled), False: shared(make(), "other", other)}
+
+    def __call__(self, name: str, *args: object) -> object:
+        return self._tiers[bv.get_spec(name).bundled](name, *args)
+
+    def clear(self) -> None:
+        for tier in self._tiers.values():
+            tier.clear()  # type: ignore[attr-defined]
 
 
-def _caches(kind: str, *, backbones: int, analyses: int) -> _Caches:
+class Slot(Generic[T]):
+    """Where one long computation's result is kept for every session: empty until the first session that
+    needs it fills it, then read-only.
+
+    A cached function replays what it drew on every later hit, so a computation that shows its progress
+    cannot run inside one; a cached function hands out the slot, and :meth:`fill` runs the computation
+    outside it, in the session's own script run, under the slot's lock (a second session asking
+    meanwhile waits for the first one's result).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value: T | None = None
+
+    def fill(self, compute: Callable[[], T]) -> T:
+        """The value, computed now (in a turn of the fair queue) if no session has computed it yet."""
+        with self._lock:
+            if self.value is None:
+                # A certain miss (the slot is empty): always a turn, whatever ran lately under its key.
+                self.value = in_turn(None, None, compute)
+            return self.value
+
+
+def _backbone() -> Callable[[str, str], bv.Backbone]:
     def backbone(name: str, weights: str) -> bv.Backbone:
         return bv.load_backbone(name, weights)
 
+    return backbone
+
+
+def _activations() -> Callable[[str, str, str, bytes], bv.Activations]:
     def activations(name: str, weights: str, image_sha256: str, _image_bytes: bytes) -> bv.Activations:
         return bv.layer_activations(cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes))
 
+    return activations
+
+
+def _gradcam() -> Callable[[str, str, str, int, bytes], bv.GradCam]:
     def gradcam(name: str, weights: str, image_sha256: str, target: int, _image_bytes: bytes) -> bv.GradCam:
         return bv.layer_gradcam(
             cached_backbone(name, weights), cached_picture(image_sha256, _image_bytes), target
         )
 
-    return _Caches(
-        shared(backbone, kind, backbones),
-        shared(activations, kind, analyses),
-        shared(gradcam, kind, 2 * analyses),
-    )
+    return gradcam
 
 
-#: The caches by ``spec.bundled``.
-_CACHES = {
-    True: _caches("bundled", backbones=BUNDLED_BACKBONES, analyses=BUNDLED_ANALYSES),
-    False: _caches("other", backbones=OTHER_BACKBONES, analyses=OTHER_ANALYSES),
-}
-
-
-def _for(name: str) -> _Caches:
-    return _CACHES[bv.get_spec(name).bundled]
+_BACKBONES = TwoTier(_backbone, bundled=BUNDLED_BACKBONES, other=OTHER_BACKBONES)
+_ACTIVATIONS = TwoTier(_activations, bundled=BUNDLED_ANALYSES, other=OTHER_ANALYSES)
+_GRADCAMS = TwoTier(_gradcam, bundled=2 * BUNDLED_ANALYSES, other=2 * OTHER_ANALYSES)
 
 
 def cached_backbone(name: str, weights: str) -> bv.Backbone:
     """The shared backbone (loads it on first use; raises ``WeightsError`` like ``load_backbone``)."""
-    return _for(name).backbone(name, weights)
+    return _BACKBONES(name, weights)
 
 
 def cached_activations(
@@ -133,7 +167,7 @@ def cached_activations(
     A model run waits for its turn (:mod:`webui.turns`); ``on_wait(ahead)`` is told the place meanwhile.
     """
     key = ("activations", name, weights, image_sha256)
-    return in_turn(key, on_wait, lambda: _for(name).activations(name, weights, image_sha256, image_bytes))
+    return in_turn(key, on_wait, lambda: _ACTIVATIONS(name, weights, image_sha256, image_bytes))
 
 
 def cached_gradcam(
@@ -155,7 +189,7 @@ def cached_gradcam(
     if target is None:
         target = cached_activations(name, weights, image_sha256, image_bytes, on_wait=on_wait).predictions[0].index
     key = ("gradcam", name, weights, image_sha256, target)
-    return in_turn(key, on_wait, lambda: _for(name).gradcam(name, weights, image_sha256, target, image_bytes))
+    return in_turn(key, on_wait, lambda: _GRADCAMS(name, weights, image_sha256, target, image_bytes))
 
 
 def cached_analysis(
@@ -193,15 +227,13 @@ def in_turn(key: tuple | None, on_wait: WaitCallback | None, compute: Callable[[
 
 def clear_backbones() -> None:
     """Forgets every loaded backbone (a test's fake weights must not outlive it), and what was drawn."""
-    for caches in _CACHES.values():
-        caches.backbone.clear()
+    _BACKBONES.clear()
     figures.clear()
 
 
 def clear_analyses() -> None:
     """Empties the activations and Grad-CAM caches (the benchmark's "first analysis"); backbones stay."""
     figures.clear()
-    for caches in _CACHES.values():
-        caches.activations.clear()
-        caches.gradcam.clear()
+    _ACTIVATIONS.clear()
+    _GRADCAMS.clear()
     RECENT.clear()
