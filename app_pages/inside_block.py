@@ -4,6 +4,7 @@ import streamlit as st
 
 import backbone_viz as bv
 import webui
+from backbone_viz.block_kinds import get_kind
 from webui import block_cache, block_view, projector, widgets
 from webui.block_diagram import draw_block, thumb_channels
 from webui.state import persistent
@@ -44,7 +45,7 @@ except bv.BackboneVizError as error:
     st.stop()
 
 first, last = inside.parts[0], inside.parts[-1]
-st.subheader(f"{block.label}: {block_view.KIND_NAMES[block.kind]}")
+st.subheader(f"{block.label}: {get_kind(block.kind).title}")
 st.markdown(
     f"Stage {block.stage} of {spec.title} {widgets.level_badge(spec.layer(block.name).level)} · block "
     f"{names.index(name) + 1} of {len(names)} · {widgets.shape_text(first.shape)} in → "

@@ -71,6 +71,11 @@ class BlockSpec:
     kernel: int = 3
     expansion: int = 1
 
+    def __post_init__(self) -> None:
+        from .block_kinds import get_kind
+
+        get_kind(self.kind)  # a kind no one registered: ValueError naming the registered ones
+
     def part(self, role: Role) -> PartSpec | None:
         """The first part with this role, or None."""
         return next((p for p in self.parts if p.role == role), None)

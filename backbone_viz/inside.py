@@ -18,6 +18,7 @@ from PIL import Image
 
 from .analysis import frozen_numpy
 from .backbones import Backbone
+from .block_kinds import get_kind
 from .blocks import BlockKind, BlockSpec, Role, find_block
 from .runs import runs_model
 from .specs import BackboneSpec
@@ -124,29 +125,5 @@ def _summary(backbone: Backbone, block: BlockSpec, maps: Mapping[str, np.ndarray
         summary["shortcut_share"] = e_short / total if total > 0 else 0.0
         summary["residual_share"] = e_branch / total if total > 0 else 0.0
         summary["relative_change"] = float(np.sqrt(e_branch / e_short)) if e_short > 0 else float("inf")
-    if block.kind == "inception":
-        summary["branches"] = tuple(
-            MappingProxyType(
-                {
-                    "label": p.label,
-                    "channels": int(maps[p.name].shape[0]),
-                    "mean_activation": float(maps[p.name].mean()),
-                }
-            )
-            for p in block.parts
-            if p.role == "branch"
-        )
-    if block.kind == "inverted_residual":
-        channels, h, w = of("depthwise").shape
-        k = block.kernel
-        summary["expansion"] = block.expansion
-        summary["depthwise_macs"] = h * w * channels * k * k
-        summary["plain_macs"] = h * w * channels * channels * k * k
-    if block.kind == "plain":
-        conv = backbone.model.get_submodule(block.part("conv").name)
-        c_out, h, w = of("relu").shape
-        kh, kw = conv.kernel_size
-        summary["in_channels"] = int(conv.in_channels)
-        summary["out_channels"] = int(c_out)
-        summary["macs"] = h * w * c_out * conv.in_channels * kh * kw // conv.groups
+    summary.update(get_kind(block.kind).summary(backbone, block, maps))
     return summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .block_kinds import get_kind
 from .blocks import BlockSpec, find_block
 from .errors import KnockoutError
 from .graph import Bypass, Edit, ZeroChannels
@@ -85,11 +86,9 @@ def refusal(spec: BackboneSpec, block: BlockSpec) -> str | None:
     """Why ``block`` cannot be removed, in one sentence for a learner, or None when it can."""
     if block.has_shortcut:
         return None
-    if block.kind == "inception":
-        return (
-            "an inception module has no shortcut. Its output is only what its four branches make, so "
-            "there is nothing to pass on in its place."
-        )
+    reason = get_kind(block.kind).cannot_remove
+    if reason is not None:
+        return reason
     if block.part("pool") is not None:
         return "its max pool halves the map, so the next layer would get a map of the wrong size."
     index = spec.blocks.index(block)

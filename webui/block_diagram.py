@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import backbone_viz as bv
 from backbone_viz import render
+from backbone_viz.block_kinds import get_kind
 
 Orientation = Literal["horizontal", "vertical"]
 
@@ -148,7 +149,8 @@ def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_E
 
     nodes: list[_Node] = []
     edges: list[_Edge] = []
-    if block.kind == "inception":
+    kind = get_kind(block.kind)
+    if kind.side_by_side:
         nodes.append(node(parts["input"], 0, title="input"))
         branches = [p for p in block.parts if p.role == "branch"]
         for i, p in enumerate(branches):
@@ -158,13 +160,8 @@ def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_E
             edges += [_Edge(nodes[0].key, n.key), _Edge(n.key, nodes[-1].key)]
         return nodes, edges
 
-    chain_roles = {
-        "plain": ("input", "conv", "relu", "pool"),
-        "residual": ("input", "residual", "sum", "output"),
-        "inverted_residual": ("input", "expand", "depthwise", "project", "sum"),
-    }[block.kind]
     seen: set[str] = set()
-    for role in chain_roles:
+    for role in kind.chain:
         part = parts.get(role)
         if part is None or part.name in seen:
             continue
@@ -195,7 +192,7 @@ def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_E
 
 def orientation_for(block: bv.BlockSpec) -> Orientation:
     """The page draws inception's four branches side by side (top to bottom), the rest left to right."""
-    return "vertical" if block.kind == "inception" else "horizontal"
+    return "vertical" if get_kind(block.kind).side_by_side else "horizontal"
 
 
 def draw_block(
@@ -221,7 +218,7 @@ def draw_block(
     if orientation is None:
         orientation = orientation_for(block) if inside is not None else "vertical"
     if style is None:
-        inception = block.kind == "inception"
+        inception = get_kind(block.kind).side_by_side
         style = (
             (INCEPTION_PAGE if inception else PAGE)
             if inside is not None
@@ -268,7 +265,7 @@ def draw_block(
         )
     pitch_c = ec + style.cross_gap
     has_lane = any(e.shortcut for e in edges)
-    lane_nodes = [n for n in nodes if n.cross < 0 and block.kind != "inception"]
+    lane_nodes = [n for n in nodes if n.cross < 0 and not get_kind(block.kind).side_by_side]
     crosses = [n.cross for n in nodes if n not in lane_nodes] or [0.0]
     low_c = min(crosses) * pitch_c - ec / 2
     high_c = max(crosses) * pitch_c + ec / 2

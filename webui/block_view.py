@@ -18,18 +18,13 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render, zoo
+from backbone_viz.block_kinds import get_kind
 from backbone_viz.knockout import Knockout, refusal
 
 from . import block_cache, widgets
 from .block_diagram import draw_block
 from .state import Choices, persistent, set_backbone
 
-KIND_NAMES = {
-    "plain": "a plain block",
-    "residual": "a residual block (with a shortcut)",
-    "inception": "an inception module",
-    "inverted_residual": "an inverted residual block",
-}
 #: Session key of the knock-out experiment shown (see :func:`knockout_section`).
 EXPERIMENT = "inside.experiment"
 #: How many of the block output's most active channels the learner may switch off.
@@ -48,7 +43,7 @@ def default_block(spec: bv.BackboneSpec) -> str:
     """The block the page opens first: the first with a shortcut or the first inception module, so that
     a learner sees at once what makes the backbone different (a VGG: its third block)."""
     for block in spec.blocks:
-        if block.has_shortcut or block.kind == "inception":
+        if block.has_shortcut or get_kind(block.kind).telling:
             return block.name
     return spec.blocks[min(2, len(spec.blocks) - 1)].name
 
@@ -62,14 +57,9 @@ def _share(value: float) -> str:
     return f"{value:.0%}"
 
 
-def _macs(value: float) -> str:
-    """Multiply-adds in millions: ``"4.1 M"``, ``"585 M"``, ``"1,850 M"``."""
-    return f"{value / 1e6:,.1f} M" if value < 1e7 else f"{value / 1e6:,.0f} M"
-
-
 def notice(inside: bv.InsideBlock, spec: bv.BackboneSpec) -> list[str]:
-    """What to notice in this block on this picture: one sentence per kind (two for an inverted residual
-    block with a shortcut), with the picture's numbers."""
+    """What to notice in this block on this picture, with the picture's numbers: the shortcut's share of
+    the sum where there is one, then what its kind says (:mod:`backbone_viz.block_kinds`)."""
     block, summary, sentences = inside.block, inside.summary, []
     shapes = {p.role: p.shape for p in inside.parts}
     if block.has_shortcut:
@@ -92,40 +82,7 @@ def notice(inside: bv.InsideBlock, spec: bv.BackboneSpec) -> list[str]:
                 f"{_share(short)} comes from the shortcut and **{_share(branch)} from the branch** (the "
                 f"correction is {summary['relative_change']:.2f}× the size of what it corrects)."
             )
-    if block.kind == "inception":
-        branches = summary["branches"]
-        sizes = " + ".join(str(b["channels"]) for b in branches)
-        means = ", ".join(f"{b['mean_activation']:.3g}" for b in branches)
-        strongest = max(range(len(branches)), key=lambda i: branches[i]["mean_activation"])
-        sentences.append(
-            "The four branches look at the same input through windows of different sizes at once "
-            "(1×1, 3×3, 3×3 where the paper has 5×5, and a 3×3 max pool) and their maps are stacked: "
-            f"{sizes} = {shapes['output'][0]} channels. Their mean activations here are {means}: "
-            f"**branch {strongest + 1} reacts most to this picture**."
-        )
-    if block.kind == "inverted_residual":
-        channels, h, w = shapes["depthwise"]
-        k = block.kernel
-        ratio = summary["plain_macs"] / summary["depthwise_macs"]
-        grow = (
-            f"It widens {shapes['input'][0]} channels {summary['expansion']}× to {channels}, then "
-            if summary["expansion"] > 1
-            else ""
-        )
-        sentences.append(
-            f"{grow}{'the' if grow else 'The'} depthwise step filters each of its {channels} channels alone with one {k}×{k} filter: "
-            f"**{_macs(summary['depthwise_macs'])} multiply-adds** on this {h} × {w} map, where a plain {k}×{k} "
-            f"convolution of the same width would need {_macs(summary['plain_macs'])} ({ratio:.0f}× more). "
-            "That is why the block is cheap."
-        )
-    if block.kind == "plain":
-        c_out, h, w = shapes["relu"]
-        pool = " Then a max pool halves the map." if block.part("pool") is not None else ""
-        sentences.append(
-            f"A plain block is one convolution and its activation: {summary['in_channels']} channels in, "
-            f"{summary['out_channels']} out, **{_macs(summary['macs'])} multiply-adds** for this {h} × {w} "
-            f"map. There is no shortcut: everything after it sees only what it makes.{pool}"
-        )
+    sentences += get_kind(block.kind).notice(block, summary, shapes)
     return sentences
 
 

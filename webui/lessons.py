@@ -16,11 +16,12 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render
+from backbone_viz.block_kinds import get_kind
 from backbone_viz.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
 
 from . import activations, block_cache, figures, widgets
 from .block_diagram import draw_block
-from .block_view import KIND_NAMES, default_block
+from .block_view import default_block
 from .lesson_progress import Explore, Question
 from .state import Choices
 
@@ -357,17 +358,14 @@ def _r7(choices: Choices, result: bv.Activations) -> None:
         st.error(f"{error.message}\n\n{error.hint}")
         return
     st.image(widgets.shown(draw_block(block, inside)), width="stretch")
+    kind = get_kind(block.kind)
     if block.has_shortcut:
         shortcut = "Its green arrow is the shortcut: the output is the input plus what the block adds."
-    elif block.kind == "inception":
-        shortcut = (
-            "It has no shortcut: its branches filter the input side by side and their maps are stacked."
-        )
     else:
-        shortcut = "It has no shortcut: every map goes through every layer."
+        shortcut = kind.no_shortcut
     st.markdown(
         f":material/visibility: {spec.title} is built from {len(spec.blocks)} blocks; this one, "
-        f"{block.label}, is {KIND_NAMES[block.kind]}. {shortcut} The boxes show your picture inside it."
+        f"{block.label}, is {kind.title}. {shortcut} The boxes show your picture inside it."
     )
 
 
