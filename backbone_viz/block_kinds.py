@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from .registry import Registry
+
 if TYPE_CHECKING:
     from .backbones import Backbone
     from .blocks import BlockSpec, Role
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 #: The maps of a block's parts on one picture, by part name, each (C, h, w).
 Maps = Mapping[str, np.ndarray]
 
-_KINDS: dict[str, Kind] = {}
+_KINDS: Registry[Kind] = Registry("block kind")
 
 
 class Kind:
@@ -68,9 +70,7 @@ def register_kind(cls: type[Kind]) -> type[Kind]:
     Raises:
         ValueError: a kind of that name is registered already.
     """
-    if cls.name in _KINDS:
-        raise ValueError(f"A block kind called {cls.name!r} is registered already")
-    _KINDS[cls.name] = cls()
+    _KINDS.add(cls.name, cls())
     return cls
 
 
@@ -80,10 +80,7 @@ def get_kind(name: str) -> Kind:
     Raises:
         ValueError: an unknown name; the message lists the choices.
     """
-    try:
-        return _KINDS[name]
-    except KeyError:
-        raise ValueError(f"Unknown block kind {name!r}; choose one of: {', '.join(_KINDS)}") from None
+    return _KINDS.get(name)
 
 
 def macs(value: float) -> str:

@@ -16,7 +16,9 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-_CAMS: dict[str, CamMethod] = {}
+from .registry import Registry
+
+_CAMS: Registry[CamMethod] = Registry("CAM method")
 
 
 class CamMethod:
@@ -53,9 +55,7 @@ def register_cam(cls: type[CamMethod]) -> type[CamMethod]:
     Raises:
         ValueError: a method of that name is registered already.
     """
-    if cls.name in _CAMS:
-        raise ValueError(f"A CAM method called {cls.name!r} is registered already")
-    _CAMS[cls.name] = cls()
+    _CAMS.add(cls.name, cls())
     return cls
 
 
@@ -65,15 +65,12 @@ def get_cam(name: str) -> CamMethod:
     Raises:
         ValueError: an unknown name; the message lists the choices.
     """
-    try:
-        return _CAMS[name]
-    except KeyError:
-        raise ValueError(f"Unknown CAM method {name!r}; choose one of: {', '.join(_CAMS)}") from None
+    return _CAMS.get(name)
 
 
 def list_cams() -> tuple[CamMethod, ...]:
     """Every registered method, in the order of registration."""
-    return tuple(_CAMS.values())
+    return tuple(_CAMS)
 
 
 @register_cam

@@ -41,4 +41,4 @@ def test_a_new_kind_is_one_class() -> None:
         with pytest.raises(ValueError, match="registered already"):
             block_kinds.register_kind(Dense)
     finally:
-        del block_kinds._KINDS["dense"]
+        block_kinds._KINDS.remove("dense")

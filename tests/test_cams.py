@@ -32,7 +32,7 @@ def elementwise() -> Iterator[type[bv.CamMethod]]:
             return torch.relu((gradients * activations).sum(dim=1))
 
     yield Elementwise
-    del cams._CAMS["elementwise"]
+    cams._CAMS.remove("elementwise")
 
 
 def test_gradcam_is_the_registered_default() -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import Registry
 from ..specs import BackboneSpec
 
-_BACKBONES: dict[str, BackboneSpec] = {}
+_BACKBONES: Registry[BackboneSpec] = Registry("backbone")
 _FAMILIES: list[Family] = []
 
 
@@ -46,10 +47,7 @@ def register_backbone(spec: BackboneSpec) -> BackboneSpec:
     Raises:
         ValueError: a backbone of that name is registered already.
     """
-    if spec.name in _BACKBONES:
-        raise ValueError(f"A backbone called {spec.name!r} is registered already")
-    _BACKBONES[spec.name] = spec
-    return spec
+    return _BACKBONES.add(spec.name, spec)
 
 
 def register_family(family: Family) -> Family:
@@ -61,7 +59,7 @@ def register_family(family: Family) -> Family:
     unknown = [m for m in family.members if m not in _BACKBONES]
     if unknown:
         raise ValueError(f"Family {family.title} names unregistered backbones: {', '.join(unknown)}")
-    if all(b.name != family.block for b in _BACKBONES[family.members[0]].blocks):
+    if all(b.name != family.block for b in _BACKBONES.get(family.members[0]).blocks):
         raise ValueError(f"{family.members[0]} has no block {family.block!r} for the {family.title} card")
     _FAMILIES.append(family)
     return family
@@ -69,7 +67,7 @@ def register_family(family: Family) -> Family:
 
 def list_backbones() -> tuple[BackboneSpec, ...]:
     """All backbones, the bundled EfficientNet-Lite0 first."""
-    return tuple(_BACKBONES.values())
+    return tuple(_BACKBONES)
 
 
 def get_spec(name: str) -> BackboneSpec:
@@ -78,10 +76,7 @@ def get_spec(name: str) -> BackboneSpec:
     Raises:
         ValueError: unknown name; the message lists the choices.
     """
-    try:
-        return _BACKBONES[name]
-    except KeyError:
-        raise ValueError(f"Unknown backbone {name!r}; choose one of: {', '.join(_BACKBONES)}") from None
+    return _BACKBONES.get(name)
 
 
 def families() -> tuple[Family, ...]:
