@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -56,18 +56,8 @@ from .analysis import Prediction, frozen_numpy, resolve_target
 from .backbones import Backbone
 from .errors import AttributionError
 from .graph import LOGITS
+from .registry import Registry
 from .runs import runs_model
-
-#: The methods, by name, with their display titles.
-METHODS: Mapping[str, str] = MappingProxyType(
-    {
-        "saliency": "Saliency (gradient)",
-        "input_x_gradient": "Input × gradient",
-        "integrated_gradients": "Integrated Gradients",
-        "smoothgrad": "SmoothGrad",
-        "guided_backprop": "Guided Backprop",
-    }
-)
 
 #: Integrated Gradients' default step count: the smallest of 32, 64, 128, 256 that kept captum's
 #: convergence delta under 10% of the attributions' sum on every sample picture with EfficientNet-Lite0
@@ -86,15 +76,188 @@ BATCH = 8
 #: after the model's normalisation).
 BASELINES = ("black", "mean")
 
-_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        "saliency": {},
-        "input_x_gradient": {},
-        "integrated_gradients": {"steps": IG_STEPS, "baseline": "black"},
-        "smoothgrad": {"samples": SMOOTHGRAD_SAMPLES, "noise": SMOOTHGRAD_NOISE, "seed": SMOOTHGRAD_SEED},
-        "guided_backprop": {},
-    }
-)
+class PixelMethod:
+    """A pixel attribution method: one class each, registered (as captum's ``Attribution`` classes carry
+    their own name and properties, so that a page can list them from the classes themselves).
+
+    Class attributes:
+        name: its identifier (``"integrated_gradients"``).
+        title: its display name (``"Integrated Gradients"``).
+        sentence: what it computes, in one sentence for a learner.
+        slow: it runs the model many times (a page asks before it runs on a large backbone).
+        has_convergence_delta: it reports how far its attributions are from adding up (captum's name).
+        options: its options with their defaults.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    sentence: ClassVar[str]
+    slow: ClassVar[bool] = False
+    has_convergence_delta: ClassVar[bool] = False
+    options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    def check(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """The options, checked and in their types.
+
+        Raises:
+            ValueError: a value out of range.
+        """
+        return chosen
+
+    def forward(self, backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The function from the input (N, 3, H, W) to the logits (N, K) whose gradient it reads."""
+        return _plain_forward(backbone)
+
+    def run(
+        self, backbone: Backbone, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, target: int,
+        chosen: Mapping[str, Any],
+    ) -> tuple[torch.Tensor, float | None]:  # fmt: skip
+        """The attribution (1, 3, H, W) of ``target``'s score to ``x`` (which requires grad), and the
+        convergence delta where the method has one."""
+        raise NotImplementedError
+
+
+_METHODS: Registry[PixelMethod] = Registry("attribution method")
+
+
+def register_method(cls: type[PixelMethod]) -> type[PixelMethod]:
+    """Adds a method (a class decorator); its place is its place on the page.
+
+    Raises:
+        ValueError: a method of that name is registered already.
+    """
+    _METHODS.add(cls.name, cls())
+    return cls
+
+
+def get_method(name: str) -> PixelMethod:
+    """A registered method by name.
+
+    Raises:
+        ValueError: an unknown name; the message lists the choices.
+    """
+    return _METHODS.get(name)
+
+
+@register_method
+class SaliencyMethod(PixelMethod):
+    name = "saliency"
+    title = "Saliency (gradient)"
+    sentence = "The gradient: how much the class score would change if this pixel changed a little."
+
+    def run(self, backbone, forward, x, target, chosen):  # type: ignore[no-untyped-def]
+        return Saliency(forward).attribute(x, target=target, abs=False), None
+
+
+@register_method
+class InputXGradientMethod(PixelMethod):
+    name = "input_x_gradient"
+    title = "Input × gradient"
+    sentence = (
+        "The gradient times the pixel's own value: a pixel counts if it is both sensitive and strong."
+    )
+
+    def run(self, backbone, forward, x, target, chosen):  # type: ignore[no-untyped-def]
+        return InputXGradient(forward).attribute(x, target=target), None
+
+
+@register_method
+class IntegratedGradientsMethod(PixelMethod):
+    name = "integrated_gradients"
+    title = "Integrated Gradients"
+    sentence = (
+        "The gradient averaged along a path from a black picture to yours, times the difference: the "
+        "values add up to the score's change from black to your picture."
+    )
+    slow = True
+    has_convergence_delta = True
+    options = MappingProxyType({"steps": IG_STEPS, "baseline": "black"})
+
+    def check(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        if int(chosen["steps"]) < 1:
+            raise ValueError(f"Integrated Gradients needs at least 1 step, not {chosen['steps']}")
+        if chosen["baseline"] not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {chosen['baseline']!r}")
+        chosen["steps"] = int(chosen["steps"])
+        return chosen
+
+    def run(self, backbone, forward, x, target, chosen):  # type: ignore[no-untyped-def]
+        channels, deltas = IntegratedGradients(forward).attribute(
+            x,
+            baselines=baseline(backbone, chosen["baseline"]),
+            target=target,
+            n_steps=chosen["steps"],
+            internal_batch_size=BATCH,
+            return_convergence_delta=True,
+        )
+        return channels, float(deltas[0])
+
+
+@register_method
+class SmoothGradMethod(PixelMethod):
+    name = "smoothgrad"
+    title = "SmoothGrad"
+    sentence = (
+        "The gradient averaged over noisy copies of your picture, so that the speckles of a single "
+        "gradient cancel out."
+    )
+    slow = True
+    options = MappingProxyType({"samples": SMOOTHGRAD_SAMPLES, "noise": SMOOTHGRAD_NOISE, "seed": SMOOTHGRAD_SEED})
+
+    def check(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        if int(chosen["samples"]) < 1 or not float(chosen["noise"]) > 0:
+            raise ValueError(f"SmoothGrad needs samples >= 1 and noise > 0, not {chosen}")
+        chosen.update(samples=int(chosen["samples"]), noise=float(chosen["noise"]), seed=int(chosen["seed"]))
+        return chosen
+
+    def run(self, backbone, forward, x, target, chosen):  # type: ignore[no-untyped-def]
+        generator = torch.Generator().manual_seed(chosen["seed"])
+        stdev = chosen["noise"] * float(x.detach().max() - x.detach().min())
+        channels = _SeededNoiseTunnel(Saliency(forward), generator).attribute(
+            x,
+            nt_type="smoothgrad",
+            nt_samples=chosen["samples"],
+            nt_samples_batch_size=BATCH,
+            stdevs=stdev,
+            target=target,
+            abs=False,
+        )
+        return channels, None
+
+
+@register_method
+class GuidedBackpropMethod(PixelMethod):
+    name = "guided_backprop"
+    title = "Guided Backprop"
+    sentence = (
+        "The gradient where every ReLU also stops the negative gradients on the way back: only what "
+        "pushes the score up gets through."
+    )
+
+    def forward(self, backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
+        return _guided_forward(backbone)
+
+    def run(self, backbone, forward, x, target, chosen):  # type: ignore[no-untyped-def]
+        return Saliency(forward).attribute(x, target=target, abs=False), None
+
+
+class _Titles(Mapping[str, str]):
+    """The registered methods' titles by name, in the page's order, read from the registry at each use."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in _METHODS:
+            raise KeyError(name)
+        return _METHODS.get(name).title
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([m.name for m in _METHODS])
+
+    def __len__(self) -> int:
+        return len(_METHODS)
+
+
+#: The methods, by name, with their display titles, in the page's order.
+METHODS: Mapping[str, str] = _Titles()
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,42 +330,17 @@ def attribute(
         ValueError: an unknown method or option.
     """
     chosen = resolve_options(method, options)
+    chosen_method = get_method(method)
     crop = backbone.crop(image)
     x = backbone.to_tensor(crop)
-    forward = _guided_forward(backbone) if method == "guided_backprop" else _plain_forward(backbone)
+    forward = chosen_method.forward(backbone)
     with torch.no_grad():
         probabilities = torch.softmax(forward(x)[0].float(), dim=0)
     ranked = torch.argsort(probabilities, descending=True).tolist()
     index = resolve_target(target, backbone.categories, ranked)
-    delta = None
     x.requires_grad_(True)  # a fresh tensor of this call; captum would set it and warn
     with torch.enable_grad():
-        if method in ("saliency", "guided_backprop"):
-            channels = Saliency(forward).attribute(x, target=index, abs=False)
-        elif method == "input_x_gradient":
-            channels = InputXGradient(forward).attribute(x, target=index)
-        elif method == "integrated_gradients":
-            channels, deltas = IntegratedGradients(forward).attribute(
-                x,
-                baselines=baseline(backbone, chosen["baseline"]),
-                target=index,
-                n_steps=chosen["steps"],
-                internal_batch_size=BATCH,
-                return_convergence_delta=True,
-            )
-            delta = float(deltas[0])
-        else:
-            generator = torch.Generator().manual_seed(chosen["seed"])
-            stdev = chosen["noise"] * float(x.detach().max() - x.detach().min())
-            channels = _SeededNoiseTunnel(Saliency(forward), generator).attribute(
-                x,
-                nt_type="smoothgrad",
-                nt_samples=chosen["samples"],
-                nt_samples_batch_size=BATCH,
-                stdevs=stdev,
-                target=index,
-                abs=False,
-            )
+        channels, delta = chosen_method.run(backbone, forward, x, index, chosen)
     c = channels.detach()[0]
     return Attribution(
         backbone=backbone.spec.name,
@@ -224,25 +362,13 @@ def resolve_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: an unknown method, an option the method does not take, or a value out of range.
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown attribution method {method!r}; choose one of: {', '.join(METHODS)}")
-    defaults = _OPTIONS[method]
+    chosen_method = get_method(method)
+    defaults = chosen_method.options
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         takes = ", ".join(defaults) or "no options"
         raise ValueError(f"{method} takes {takes}, not {', '.join(unknown)}")
-    chosen = {**defaults, **options}
-    if method == "integrated_gradients":
-        if int(chosen["steps"]) < 1:
-            raise ValueError(f"Integrated Gradients needs at least 1 step, not {chosen['steps']}")
-        if chosen["baseline"] not in BASELINES:
-            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {chosen['baseline']!r}")
-        chosen["steps"] = int(chosen["steps"])
-    if method == "smoothgrad":
-        if int(chosen["samples"]) < 1 or not float(chosen["noise"]) > 0:
-            raise ValueError(f"SmoothGrad needs samples >= 1 and noise > 0, not {chosen}")
-        chosen.update(samples=int(chosen["samples"]), noise=float(chosen["noise"]), seed=int(chosen["seed"]))
-    return chosen
+    return chosen_method.check({**defaults, **options})
 
 
 def baseline(backbone: Backbone, kind: str) -> torch.Tensor:

@@ -319,3 +319,35 @@ def test_the_reference_copy_leaves_no_rectifier_unguided(lite0: bv.Backbone) -> 
     for h in handles:
         h.remove()
     assert len(calls) == 33  # the stem, 2 per inverted residual block but the first (1), the head conv
+
+
+def test_a_new_pixel_method_is_one_registered_class(lite0: bv.Backbone) -> None:
+    """Each method carries its title, sentence and properties; a new one (here: the gradient's sign) is
+    one class, and attribute, the method list and its options follow."""
+    assert list(attributions.METHODS)[:2] == ["saliency", "input_x_gradient"]
+    assert attributions.get_method("integrated_gradients").has_convergence_delta
+    assert [m for m in attributions.METHODS if attributions.get_method(m).slow] == [
+        "integrated_gradients",
+        "smoothgrad",
+    ]
+
+    @attributions.register_method
+    class GradientSign(attributions.PixelMethod):
+        name = "gradient_sign"
+        title = "Sign of the gradient"
+        sentence = "Only which way each pixel would push the score."
+
+        def run(self, backbone, forward, x, target, chosen):  # type: ignore[no-untyped-def]
+            (grad,) = torch.autograd.grad(forward(x)[0, target], [x])
+            return torch.sign(grad), None
+
+    try:
+        assert attributions.METHODS["gradient_sign"] == "Sign of the gradient"
+        res = bv.attribute(lite0, sample("cat"), "gradient_sign")
+        plain = bv.attribute(lite0, sample("cat"), "saliency", res.target.index)
+        np.testing.assert_array_equal(res.channels, np.sign(plain.channels))
+        with pytest.raises(ValueError, match="gradient_sign takes no options, not steps"):
+            bv.attribute(lite0, sample("cat"), "gradient_sign", steps=3)
+    finally:
+        attributions._METHODS.remove("gradient_sign")
+    assert "gradient_sign" not in attributions.METHODS

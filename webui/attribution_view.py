@@ -15,7 +15,7 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.attributions import METHODS
+from backbone_viz.attributions import METHODS, get_method
 from backbone_viz.shipped import assets_dir
 
 from . import attribution_cache, widgets
@@ -30,20 +30,6 @@ CLIP_PERCENTILE = 99.0
 #: --write``), which the page summarises.
 MEASURED = assets_dir() / "attributions" / "sanity_lite0.json"
 
-#: One sentence per method: what it computes.
-SENTENCES: Mapping[str, str] = {
-    "saliency": "The gradient: how much the class score would change if this pixel changed a little.",
-    "input_x_gradient": "The gradient times the pixel's own value: a pixel counts if it is both "
-    "sensitive and strong.",
-    "integrated_gradients": "The gradient averaged along a path from a black picture to yours, times the "
-    "difference: the values add up to the score's change from black to your picture.",
-    "smoothgrad": "The gradient averaged over noisy copies of your picture, so that the speckles of a "
-    "single gradient cancel out.",
-    "guided_backprop": "The gradient where every ReLU also stops the negative gradients on the way back: "
-    "only what pushes the score up gets through.",
-}
-
-
 def attribution_image(attribution: bv.Attribution, size: int | None = None) -> Image.Image:
     """The map's strength (how much each pixel counts, whichever way), 0 to its 99th percentile."""
     strength = attribution.strength
@@ -51,18 +37,17 @@ def attribution_image(attribution: bv.Attribution, size: int | None = None) -> I
     return render.map_image(strength, size=size, cmap=ATTRIBUTION_CMAP, vmin=0.0, vmax=top or None)
 
 
-#: Methods that run the model many times (128 steps, 16 noisy copies): on a backbone other than the
-#: bundled one they wait for a click (ResNet-50 on one core: ~40 s for Integrated Gradients).
-SLOW_METHODS = ("integrated_gradients", "smoothgrad")
 
 
 def method_cell(choices: Choices, method: str, target: int) -> bv.Attribution | None:
     """One method's map with its title and sentence; a refused method says why instead."""
     st.markdown(f"**{METHODS[method]}**")
-    if method in SLOW_METHODS and not choices.spec.bundled:
+    # A slow method runs the model many times (128 steps, 16 noisy copies): on a backbone other than the
+    # bundled one it waits for a click (ResNet-50 on one core: ~40 s for Integrated Gradients).
+    if get_method(method).slow and not choices.spec.bundled:
         asked = f"attr.asked.{method}"
         if st.session_state.get(asked) != (choices.backbone, choices.weights):
-            st.caption(SENTENCES[method])
+            st.caption(get_method(method).sentence)
             # A short label: the button sits in a quarter of the page; the tooltip names the wait.
             if not st.button(
                 "Compute it",
@@ -80,7 +65,7 @@ def method_cell(choices: Choices, method: str, target: int) -> bv.Attribution | 
         st.warning(f"{error.message}\n\n{error.hint}")
         return None
     st.image(widgets.shown(attribution_image(attribution)), width="stretch")
-    st.caption(SENTENCES[method])
+    st.caption(get_method(method).sentence)
     if attribution.delta is not None:
         st.caption(
             f"{attribution.options['steps']} steps; the values add up to "

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
-from backbone_viz.attributions import METHODS
+from backbone_viz.attributions import METHODS, get_method
 from tests.app.helpers import texts
 from webui import attribution_view
 
@@ -40,7 +40,7 @@ def test_five_methods_beside_gradcam(at: AppTest) -> None:
     text = _texts(at)
     assert "Five maps for “tiger cat”, beside Grad-CAM" in text
     for method, title in METHODS.items():
-        assert f"**{title}**" in text and attribution_view.SENTENCES[method] in text
+        assert f"**{title}**" in text and get_method(method).sentence in text
     assert "**Grad-CAM** (last stage)" in text and "last stage's 7 × 7 map" in text
     assert "one value per pixel of the 224 × 224 crop" in text
     assert len(at.main.image) == 2 + len(METHODS)  # the crop, Grad-CAM, five maps
