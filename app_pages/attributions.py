@@ -3,7 +3,7 @@
 import streamlit as st
 
 import webui
-from backbone_viz.attributions import METHODS
+from backbone_viz.explain.attributions import METHODS
 from webui import attribution_view, widgets
 from webui.state import persistent
 

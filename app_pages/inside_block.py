@@ -4,7 +4,7 @@ import streamlit as st
 
 import backbone_viz as bv
 import webui
-from backbone_viz.block_kinds import get_kind
+from backbone_viz.core.block_kinds import get_kind
 from webui import block_cache, block_view, projector, widgets
 from webui.block_diagram import draw_block, thumb_channels
 from webui.state import persistent

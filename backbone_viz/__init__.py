@@ -20,11 +20,11 @@ from typing import Any
 
 #: Every public name, by the module that defines it.
 _MODULES: dict[str, tuple[str, ...]] = {
-    "ablation": (
+    "probes.ablation": (
         "AblationRow",
         "block_ablation",
     ),
-    "analysis": (
+    "explain.analysis": (
         "Activations",
         "AnalysisResult",
         "GradCam",
@@ -35,36 +35,36 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "layer_gradcam",
         "upsample",
     ),
-    "atlas": (
+    "probes.atlas": (
         "Atlas",
         "AtlasEntry",
         "compute_atlas",
         "gallery_maps",
         "load_atlas",
     ),
-    "attributions": (
+    "explain.attributions": (
         "Attribution",
         "attribute",
     ),
-    "cams": (
+    "explain.cams": (
         "CamMethod",
         "get_cam",
         "list_cams",
         "register_cam",
     ),
-    "backbones": (
+    "core.backbones": (
         "Backbone",
         "load_backbone",
     ),
-    "blocks": (
+    "core.blocks": (
         "BlockSpec",
         "PartSpec",
     ),
-    "contributions": (
+    "explain.contributions": (
         "Contributions",
         "head_contributions",
     ),
-    "device": (
+    "core.device": (
         "default_device",
         "describe_device",
         "resolve_device",
@@ -77,38 +77,38 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "KnockoutError",
         "WeightsError",
     ),
-    "featurevis": (
+    "probes.featurevis": (
         "FeatureVis",
         "visualize_channel",
         "visualize_channels",
     ),
-    "head": (
+    "heads.head": (
         "Head",
         "check_fits",
     ),
-    "images": ("load_image",),
-    "inside": (
+    "files.images": ("load_image",),
+    "probes.inside": (
         "InsideBlock",
         "Part",
         "inside_block",
         "list_blocks",
     ),
-    "patches": (
+    "probes.patches": (
         "Patch",
         "patches_from_maps",
         "top_patches",
     ),
-    "pyramid": (
+    "heads.pyramid": (
         "PyramidLevel",
         "feature_pyramid",
     ),
-    "samples": ("example_set",),
-    "sanity": (
+    "files.samples": ("example_set",),
+    "explain.sanity": (
         "SanityCheck",
         "SanityStep",
         "sanity_check",
     ),
-    "specs": (
+    "core.specs": (
         "BackboneSpec",
         "LayerSpec",
         "StageSpec",
@@ -117,14 +117,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "get_spec",
         "list_backbones",
     ),
-    "transfer": (
+    "heads.transfer": (
         "LinearHead",
         "LooPrediction",
         "fit_head",
     ),
 }
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
-#: The package's modules, importable as attributes too (``bv.render``, ``bv.weights``...).
+#: The package's modules and sub-packages, importable as attributes too (``bv.render``, ``bv.explain``...).
 _SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 __all__ = sorted(_OWNER)

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from backbone_viz.cli import main
 
 sys.exit(main())

@@ -19,9 +19,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from .analysis import Activations, AnalysisResult, upsample
-from .specs import LayerSpec
-from .zoo import get_spec
+from backbone_viz.core.specs import LayerSpec
+from backbone_viz.explain.analysis import Activations, AnalysisResult, upsample
+from backbone_viz.zoo import get_spec
 
 #: The file formats :func:`encode` writes.
 ImageFormat = Literal["png", "jpeg"]

@@ -34,7 +34,7 @@ from captum.attr import LayerGradCam
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import backbone_viz as bv  # noqa: E402
-from backbone_viz.graph import LOGITS  # noqa: E402
+from backbone_viz.core.graph import LOGITS  # noqa: E402
 
 
 def _median_times(fns: dict, repeats: int, device: torch.device) -> dict[str, float]:

@@ -30,7 +30,7 @@ os.environ.setdefault("BACKBONE_VIZ_WARM_START", "0")  # the "first analysis" mu
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import backbone_viz as bv  # noqa: E402
-from backbone_viz.runs import model_runs  # noqa: E402
+from backbone_viz.core.runs import model_runs  # noqa: E402
 from webui import caches  # noqa: E402
 from webui.state import DEFAULT_BACKBONE  # noqa: E402
 
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     calls: list[str] = []
-    # The app runs the model through the engine functions marked as such (backbone_viz.runs), looked up
+    # The app runs the model through the engine functions marked as such (backbone_viz.core.runs), looked up
     # on the module at each call, so replacing them here counts every model run.
     for name in model_runs(bv):
         real = getattr(bv, name)

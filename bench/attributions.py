@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import backbone_viz as bv  # noqa: E402
-from backbone_viz.attributions import IG_STEPS, METHODS  # noqa: E402
-from backbone_viz.samples import list_samples  # noqa: E402
+from backbone_viz.explain.attributions import IG_STEPS, METHODS  # noqa: E402
+from backbone_viz.files.samples import list_samples  # noqa: E402
 from bench.analysis import _median_times  # noqa: E402
 from webui.attribution_view import MEASURED  # noqa: E402
 

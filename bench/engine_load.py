@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import backbone_viz as bv  # noqa: E402
-from backbone_viz.samples import list_samples  # noqa: E402
+from backbone_viz.files.samples import list_samples  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -26,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import backbone_viz as bv  # noqa: E402
-from backbone_viz import featurevis  # noqa: E402
-from backbone_viz.atlas import gallery_means  # noqa: E402
+from backbone_viz.probes import featurevis  # noqa: E402
+from backbone_viz.probes.atlas import gallery_means  # noqa: E402
 
 
 def _timed(fn) -> tuple[float, object]:

@@ -30,7 +30,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backbone_viz import cli_weights, weights  # noqa: E402 - after the path set-up above
+from backbone_viz.cli import weights as cli_weights  # noqa: E402 - after the path set-up above
+from backbone_viz.files import weights  # noqa: E402 - after the path set-up above
 
 
 def _checkpoint(seed: int) -> bytes:

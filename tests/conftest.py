@@ -40,7 +40,7 @@ def _isolated_torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh, empty torch cache for one test and no mirror (for the weights tests, which serve their
     own files on loopback); returns the checkpoint folder, which does not exist yet."""
-    from backbone_viz.weights import MIRROR_ENV
+    from backbone_viz.files.weights import MIRROR_ENV
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv(MIRROR_ENV, raising=False)
@@ -129,8 +129,8 @@ class TinyNet(nn.Module):
 
 def tiny_backbone(model: nn.Module, size: int, categories: tuple[str, ...]) -> bv.Backbone:
     """A hand-made backbone around ``model`` (a :class:`TinyNet`), with identity preprocessing at ``size``."""
-    from backbone_viz.backbones import Backbone
-    from backbone_viz.specs import BackboneSpec, Preprocessing, layers_from_rows
+    from backbone_viz.core.backbones import Backbone
+    from backbone_viz.core.specs import BackboneSpec, Preprocessing, layers_from_rows
 
     spec = BackboneSpec(
         name="tiny", title="Tiny", summary="", params_millions=0.0,
@@ -173,12 +173,12 @@ def count_hooks(model: torch.nn.Module) -> int:
 
 
 def count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Wraps every engine function that runs a model (:func:`backbone_viz.runs.model_runs`, found from
+    """Wraps every engine function that runs a model (:func:`backbone_viz.core.runs.model_runs`, found from
     the marks in the engine) on ``backbone_viz`` so that a call appends its name to the list returned (the
     call itself still runs); the app looks them up on ``bv`` at each call, so this sees every run. Undone
     by ``monkeypatch`` at the end of the test."""
     import backbone_viz as bv
-    from backbone_viz.runs import model_runs
+    from backbone_viz.core.runs import model_runs
 
     calls: list[str] = []
     for name in model_runs(bv):

@@ -12,8 +12,8 @@ from captum.attr import LayerGradCam
 from torch import nn
 
 import backbone_viz as bv
-from backbone_viz.backbones import Backbone, _prepare
-from backbone_viz.specs import BackboneSpec, Preprocessing, layers_from_rows
+from backbone_viz.core.backbones import Backbone, _prepare
+from backbone_viz.core.specs import BackboneSpec, Preprocessing, layers_from_rows
 from tests.conftest import count_hooks, sample
 
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}

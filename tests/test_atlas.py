@@ -13,9 +13,16 @@ import pytest
 from PIL import Image
 
 import backbone_viz as bv
-from backbone_viz.atlas import ATLAS_DIR, JPEG_QUALITY, MANIFEST, gallery_means, manifest_problem, read_atlas
 from backbone_viz.cli import main
-from backbone_viz.featurevis import channel_means
+from backbone_viz.probes.atlas import (
+    ATLAS_DIR,
+    JPEG_QUALITY,
+    MANIFEST,
+    gallery_means,
+    manifest_problem,
+    read_atlas,
+)
+from backbone_viz.probes.featurevis import channel_means
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -140,7 +147,7 @@ def test_the_command_line_writes_an_atlas(tmp_path: Path) -> None:
 def test_gallery_maps_of_several_layers_come_from_one_pass_equal_to_one_layer_each(
     lite0: bv.Backbone,
 ) -> None:
-    from backbone_viz.samples import list_samples
+    from backbone_viz.files.samples import list_samples
 
     both = bv.gallery_maps(lite0, ["blocks.1.1", "blocks.4.2"])
     pictures = [bv.load_image(s.path) for s in list_samples()]

@@ -18,7 +18,7 @@ from timm.layers import BatchNormAct2d
 from torch import nn
 
 import backbone_viz as bv
-from backbone_viz import attributions
+from backbone_viz.explain import attributions
 from tests.conftest import TinyNet, count_hooks, sample, tiny_backbone
 
 FAST = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4}}

@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 import backbone_viz as bv
-from backbone_viz.backbones import Backbone
-from backbone_viz.checkpoints import read_checkpoint
+from backbone_viz.core.backbones import Backbone
+from backbone_viz.core.checkpoints import read_checkpoint
 from tests.conftest import sample
 
 
@@ -142,7 +142,7 @@ def _serve_googlenet(monkeypatch: pytest.MonkeyPatch, server, mode: str = "ok"):
 
     import torchvision
 
-    import backbone_viz.backbones as backbones
+    import backbone_viz.core.backbones as backbones
 
     torch.manual_seed(1)
     model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)

@@ -7,8 +7,8 @@ import typing
 import pytest
 
 import backbone_viz as bv
-from backbone_viz import block_kinds
-from backbone_viz.blocks import BlockSpec, PartSpec, Role
+from backbone_viz.core import block_kinds
+from backbone_viz.core.blocks import BlockSpec, PartSpec, Role
 
 
 def test_every_block_of_every_backbone_names_a_registered_kind() -> None:

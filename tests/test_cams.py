@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import backbone_viz as bv
-from backbone_viz import cams
+from backbone_viz.explain import cams
 from tests.conftest import TinyNet, sample, tiny_backbone
 
 PIXELS = np.array([[[255, 0, 51], [0, 0, 255]], [[102, 0, 0], [204, 0, 102]]], dtype=np.uint8)

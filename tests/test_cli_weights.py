@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from weights_server import WeightsServer, leftovers, named, refused_port, tiny_checkpoint
 
-from backbone_viz import cli_weights, weights
-from backbone_viz.weights import WeightsFile
+from backbone_viz.cli import weights as cli_weights
+from backbone_viz.files import weights
+from backbone_viz.files.weights import WeightsFile
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import backbone_viz as bv
-from backbone_viz.backbones import Backbone
+from backbone_viz.core.backbones import Backbone
 from tests.conftest import CATS, TinyNet, assert_splits_exactly, tiny_backbone, untrained
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import backbone_viz as bv
-from backbone_viz.device import DEVICE_ENV, TF32_ENV, resolve_device, use_full_float32
+from backbone_viz.core.device import DEVICE_ENV, TF32_ENV, resolve_device, use_full_float32
 from backbone_viz.errors import BackboneVizError
 from tests.conftest import sample
 
@@ -87,7 +87,7 @@ def test_a_device_that_is_not_there_is_explained(monkeypatch: pytest.MonkeyPatch
 def test_a_missing_device_is_refused_before_any_download(monkeypatch: pytest.MonkeyPatch) -> None:
     """VGG-16's 528 MB are not fetched for a device that cannot run them (the mirror is never asked)."""
     asked: list[object] = []
-    monkeypatch.setattr(bv.backbones.weights_mod, "ensure", lambda *a, **k: asked.append(a))
+    monkeypatch.setattr("backbone_viz.core.backbones.weights_mod.ensure", lambda *a, **k: asked.append(a))
     with pytest.raises(BackboneVizError, match="not a device"):
         bv.load_backbone("vgg16", device="gpu0")
     assert asked == []

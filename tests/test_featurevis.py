@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import backbone_viz as bv
-from backbone_viz import featurevis
+from backbone_viz.probes import featurevis
 from tests.conftest import count_hooks, sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,8 +9,8 @@ import torch
 from torch import fx, nn
 
 import backbone_viz as bv
-from backbone_viz.graph import LOGITS, MAX_CUTS, POOLED, NodeGraph
-from backbone_viz.samples import SAMPLES_DIR
+from backbone_viz.core.graph import LOGITS, MAX_CUTS, POOLED, NodeGraph
+from backbone_viz.files.samples import SAMPLES_DIR
 
 NAMES = [spec.name for spec in bv.list_backbones()]
 
@@ -162,7 +162,7 @@ def test_tiny_model_nodes() -> None:
             y.relu_()  # an in-place method call: rewritten out-of-place in the graph
             return y
 
-    from backbone_viz.graph import NodeGraph
+    from backbone_viz.core.graph import NodeGraph
 
     net = Net().eval()
     graph = NodeGraph(net)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import backbone_viz as bv
-from backbone_viz.backbones import Backbone
+from backbone_viz.core.backbones import Backbone
 
 
 @dataclass(frozen=True)

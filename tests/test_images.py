@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from backbone_viz.errors import ImageError
-from backbone_viz.images import (
+from backbone_viz.files.images import (
     EXTENSIONS,
     FORMAT_NAMES,
     MAX_BYTES,
@@ -629,7 +629,7 @@ def test_shrink_to_keeps_the_shorter_side_above_the_size_asked_and_the_look() ->
     import numpy as np
     from PIL import Image
 
-    from backbone_viz.images import load_image
+    from backbone_viz.files.images import load_image
 
     # A 4000 x 3000 photo-like JPEG (the coffee sample enlarged), stored rotated with an EXIF tag.
     source = Image.open("assets/samples/coffee.jpg").convert("RGB").resize((4000, 3000))

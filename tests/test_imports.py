@@ -27,8 +27,10 @@ def test_no_engine_module_imports_streamlit() -> None:
     """Every module of the engine, imported: the web app's toolkit is never among what they load."""
     out = _python(
         "import importlib, sys, backbone_viz as bv\n"
-        "for name in sorted(bv._SUBMODULES): importlib.import_module('backbone_viz.' + name)\n"
-        "print(len(bv._SUBMODULES), 'streamlit' in sys.modules)"
+        "import pkgutil\n"
+        "names = [m.name for m in pkgutil.walk_packages(bv.__path__, 'backbone_viz.') if '__main__' not in m.name]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "print(len(names), 'streamlit' in sys.modules)"
     )
     count, streamlit = out.split()
     assert int(count) >= 30 and streamlit == "False"
@@ -49,7 +51,7 @@ def test_the_command_lines_help_and_the_class_servers_supervisor_load_no_torch()
     """``--help`` lists every backbone, and ``serve`` checks the device, without torch in the process."""
     out = _python(
         "import sys\n"
-        "from backbone_viz import cli, serve\n"
+        "from backbone_viz import cli\nfrom backbone_viz.server import serve\n"
         "help = cli.build_parser().format_help()\n"
         "where = serve.check_device('cpu')\n"
         "print(where, '|', 'resnet18' in cli.build_parser()._subparsers._group_actions[0].choices['analyze']"
@@ -65,7 +67,7 @@ def test_pages_never_touch_the_model_and_the_app_calls_it_only_through_bv() -> N
     ``bv.<name>``, which the gateway check of tests/app/conftest.py watches)."""
     import ast
 
-    from backbone_viz.runs import model_runs
+    from backbone_viz.core.runs import model_runs
 
     runs = set(model_runs(bv))
     for path in sorted((ROOT / "app_pages").glob("*.py")) + sorted((ROOT / "webui").glob("*.py")):

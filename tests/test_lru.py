@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from backbone_viz.lru import LRU
+from backbone_viz.core.lru import LRU
 
 
 def test_the_least_recently_used_goes_first_and_a_look_counts_as_a_use() -> None:

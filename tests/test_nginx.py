@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backbone_viz import nginx
+from backbone_viz.server import nginx
 
 
 def _fake_streamlit_static(folder: Path) -> Path:
@@ -87,7 +87,7 @@ def test_an_explicit_nginx_that_does_not_exist_is_refused(tmp_path: Path) -> Non
 def test_serve_refuses_several_replicas_without_nginx(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from backbone_viz import serve
+    from backbone_viz.server import serve
 
     monkeypatch.setattr(serve, "find_nginx", lambda explicit=None: None)
     args = argparse.Namespace(replicas=2, nginx=None, address="127.0.0.1", port=18599)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import backbone_viz as bv
-from backbone_viz.patches import MIN_PATCH
+from backbone_viz.probes.patches import MIN_PATCH
 from tests.conftest import count_hooks, sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import backbone_viz as bv
-from backbone_viz.backbones import Backbone
+from backbone_viz.core.backbones import Backbone
 from tests.conftest import untrained
 
 

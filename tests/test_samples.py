@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import backbone_viz as bv
-from backbone_viz.images import load_image
-from backbone_viz.samples import SAMPLES_DIR, Sample, list_samples
+from backbone_viz.files.images import load_image
+from backbone_viz.files.samples import SAMPLES_DIR, Sample, list_samples
 
 EXPECTED = ["cat", "astronaut", "china", "coffee", "flower", "grace_hopper", "rocket"]
 

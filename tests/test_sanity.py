@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import backbone_viz as bv
-from backbone_viz.sanity import cascade_groups, rank_correlation, reinitialize
+from backbone_viz.explain.sanity import cascade_groups, rank_correlation, reinitialize
 from tests.conftest import count_hooks, sample
 from tests.test_attributions import checksum
 

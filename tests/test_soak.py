@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 
 import backbone_viz as bv
-from backbone_viz.samples import list_samples
+from backbone_viz.files.samples import list_samples
 from bench.engine_load import rss_mb
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import backbone_viz as bv
-from backbone_viz.graph import LOGITS, POOLED, receptive_fields
+from backbone_viz.core.graph import LOGITS, POOLED, receptive_fields
 
 NAMES = [spec.name for spec in bv.list_backbones()]
 

@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import backbone_viz as bv
-from backbone_viz import transfer
-from backbone_viz.backbones import Backbone
+from backbone_viz.core.backbones import Backbone
+from backbone_viz.heads import transfer
 from tests.conftest import CATS, TinyNet, assert_splits_exactly, count_hooks, sample, tiny_backbone
 
 

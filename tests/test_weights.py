@@ -15,9 +15,9 @@ import torch
 from weights_server import WeightsServer, leftovers, named, refused_port, silent_port, tiny_checkpoint
 
 import backbone_viz as bv
-from backbone_viz import weights
 from backbone_viz.errors import WeightsError
-from backbone_viz.weights import WeightsFile
+from backbone_viz.files import weights
+from backbone_viz.files.weights import WeightsFile
 
 # A fresh, empty torch cache per test and no mirror (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("_own_cache")

@@ -11,7 +11,7 @@ import torchvision
 
 import backbone_viz as bv
 from backbone_viz import zoo
-from backbone_viz.specs import Preprocessing
+from backbone_viz.core.specs import Preprocessing
 
 TORCHVISION = [spec for spec in bv.list_backbones() if spec.weights_file is not None]
 #: The torchvision weights each downloadable backbone's row describes.

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from backbone_viz.weights import WeightsFile
+from backbone_viz.files.weights import WeightsFile
 
 MODES = ("ok", "nolength", "corrupt", "truncated", "stallbody", "slow", "404")
 

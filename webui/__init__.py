@@ -34,7 +34,7 @@ import streamlit as st
 import torch
 
 import backbone_viz as bv
-from backbone_viz.device import DEVICE_ENV
+from backbone_viz.core.device import DEVICE_ENV
 
 from . import links, projector
 from .caches import cached_activations, cached_analysis
@@ -94,7 +94,7 @@ def configure_torch() -> None:
 
 def device_argument(args: list[str]) -> str | None:
     """The device given to the app as ``streamlit run app.py -- --device cuda`` (or ``--device=cuda``),
-    or None; it then counts as :data:`~backbone_viz.device.DEVICE_ENV` for every backbone this process
+    or None; it then counts as :data:`~backbone_viz.core.device.DEVICE_ENV` for every backbone this process
     loads (``serve --device`` passes that variable to its replicas)."""
     for i, arg in enumerate(args):
         if arg == "--device" and i + 1 < len(args):

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import backbone_viz as bv
-from backbone_viz.sanity import SanityProgress
+from backbone_viz.explain.sanity import SanityProgress
 
 from .caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
 

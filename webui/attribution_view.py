@@ -15,8 +15,8 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.attributions import METHODS, get_method
-from backbone_viz.shipped import assets_dir
+from backbone_viz.explain.attributions import METHODS, get_method
+from backbone_viz.files.shipped import assets_dir
 
 from . import attribution_cache, widgets
 from .state import Choices

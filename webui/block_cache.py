@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import backbone_viz as bv
-from backbone_viz.ablation import AblationProgress
-from backbone_viz.knockout import Knockout, KnockoutItem
+from backbone_viz.core.knockout import Knockout, KnockoutItem
+from backbone_viz.probes.ablation import AblationProgress
 
 from .caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
 

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.block_kinds import get_kind
+from backbone_viz.core.block_kinds import get_kind
 
 Orientation = Literal["horizontal", "vertical"]
 
@@ -132,7 +132,7 @@ def _detail(label: str) -> str:
 
 
 def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_Edge]]:
-    """The boxes and arrows of a block, by kind (see :mod:`backbone_viz.blocks` for the roles)."""
+    """The boxes and arrows of a block, by kind (see :mod:`backbone_viz.core.blocks` for the roles)."""
     parts = {p.role: p for p in reversed(block.parts)}  # the first part of each role
     out_name = block.part("output").name
 

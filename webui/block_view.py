@@ -18,8 +18,8 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render, zoo
-from backbone_viz.block_kinds import get_kind
-from backbone_viz.knockout import Knockout, refusal
+from backbone_viz.core.block_kinds import get_kind
+from backbone_viz.core.knockout import Knockout, refusal
 
 from . import block_cache, widgets
 from .block_diagram import draw_block
@@ -59,7 +59,7 @@ def _share(value: float) -> str:
 
 def notice(inside: bv.InsideBlock, spec: bv.BackboneSpec) -> list[str]:
     """What to notice in this block on this picture, with the picture's numbers: the shortcut's share of
-    the sum where there is one, then what its kind says (:mod:`backbone_viz.block_kinds`)."""
+    the sum where there is one, then what its kind says (:mod:`backbone_viz.core.block_kinds`)."""
     block, summary, sentences = inside.block, inside.summary, []
     shapes = {p.role: p.shape for p in inside.parts}
     if block.has_shortcut:

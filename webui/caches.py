@@ -3,7 +3,7 @@
 Where the web app runs the model for everyone (``load_backbone``, ``layer_activations``, ``layer_gradcam``);
 a learner's own head is run in :mod:`webui.heads_state`. ``st.cache_resource`` keeps ONE object per key for every session and thread and never
 copies it. That is safe here because nothing cached is ever written to: a backbone is only run
-(statelessly, see :mod:`backbone_viz.analysis`), and the analyses hold read-only arrays in
+(statelessly, see :mod:`backbone_viz.explain.analysis`), and the analyses hold read-only arrays in
 ``MappingProxyType``.
 
 A picture's activations are kept apart from the Grad-CAM of each class: the activations do not

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 import backbone_viz as bv
-from backbone_viz.backbones import WEIGHT_CHOICES
+from backbone_viz.core.backbones import WEIGHT_CHOICES
 
 from .state import Choices
 

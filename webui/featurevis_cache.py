@@ -31,7 +31,7 @@ import streamlit as st
 from PIL import Image
 
 import backbone_viz as bv
-from backbone_viz.lru import LRU
+from backbone_viz.core.lru import LRU
 
 from .caches import cached_activations, cached_backbone, cached_picture, in_turn
 from .state import ImageChoice, sample_choice, samples

@@ -16,7 +16,7 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.lru import LRU
+from backbone_viz.core.lru import LRU
 
 from . import widgets
 from .state import ImageChoice

@@ -3,7 +3,7 @@
 Each lesson is data: a question to answer first (multiple choice, built from the spec so that its answer is
 true for every backbone), a reveal that draws this picture's real figure with one sentence made from its
 numbers, and an "explore this" link that opens an explorer page at that view (``st.page_link`` with the
-URL names of :mod:`webui.links`). The numbers come from :mod:`backbone_viz.facts`; the learner's
+URL names of :mod:`webui.links`). The numbers come from :mod:`backbone_viz.explain.facts`; the learner's
 progress and the widgets that ask are in :mod:`webui.lesson_progress`.
 """
 
@@ -16,8 +16,8 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.block_kinds import get_kind
-from backbone_viz.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
+from backbone_viz.core.block_kinds import get_kind
+from backbone_viz.explain.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
 
 from . import activations, block_cache, figures, widgets
 from .block_diagram import draw_block

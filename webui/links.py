@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import backbone_viz as bv
-from backbone_viz.backbones import WEIGHT_CHOICES
+from backbone_viz.core.backbones import WEIGHT_CHOICES
 
 from .state import BACKBONE, IMAGE, IMAGE_ERROR, SAMPLE, WEIGHTS, sample_choice, samples
 

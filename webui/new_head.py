@@ -12,8 +12,8 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.images import EXTENSIONS
-from backbone_viz.transfer import RANDOM_CROPS
+from backbone_viz.files.images import EXTENSIONS
+from backbone_viz.heads.transfer import RANDOM_CROPS
 
 from . import analysis, heads_state, widgets
 from .state import Choices, ImageChoice, persistent, set_backbone

@@ -19,8 +19,8 @@ from PIL import Image, ImageOps
 
 import backbone_viz as bv
 from backbone_viz import render
-from backbone_viz.backbones import WEIGHT_CHOICES
-from backbone_viz.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
+from backbone_viz.core.backbones import WEIGHT_CHOICES
+from backbone_viz.files.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
 
 from .caches import cached_picture
 from .links import apply_url

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import streamlit as st
 
 import backbone_viz as bv
-from backbone_viz.samples import Sample, list_samples
+from backbone_viz.files.samples import Sample, list_samples
 
 #: Session keys of the sidebar's choices (the one place that names them).
 BACKBONE = "backbone"

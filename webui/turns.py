@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
-from backbone_viz.lru import LRU
+from backbone_viz.core.lru import LRU
 
 #: Environment variable: analyses that may run at once (default: the machine's cores).
 SLOTS_ENV = "BACKBONE_VIZ_ANALYSIS_SLOTS"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import streamlit as st
 
 import backbone_viz as bv
-from backbone_viz import weights as weights_mod
+from backbone_viz.files import weights as weights_mod
 
 from .caches import cached_backbone
 from .state import WEIGHTS, set_backbone, set_choice

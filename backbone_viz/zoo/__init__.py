@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..registry import Registry
-from ..specs import BackboneSpec
+from backbone_viz.core.registry import Registry
+from backbone_viz.core.specs import BackboneSpec
 
 _BACKBONES: Registry[BackboneSpec] = Registry("backbone")
 _FAMILIES: list[Family] = []
@@ -85,4 +85,4 @@ def families() -> tuple[Family, ...]:
 
 
 # The order of these imports is the order of the backbones in every list: the bundled one first.
-from . import efficientnet, vgg, resnet, googlenet  # noqa: E402, F401, I001
+from backbone_viz.zoo import efficientnet, vgg, resnet, googlenet  # noqa: E402, F401, I001

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..blocks import BlockSpec, PartSpec, plain_block
-from ..specs import BackboneSpec, BundledWeights, LayerSpec, Preprocessing, layers_from_rows
-from . import Family, register_backbone, register_family
+from backbone_viz.core.blocks import BlockSpec, PartSpec, plain_block
+from backbone_viz.core.specs import BackboneSpec, BundledWeights, LayerSpec, Preprocessing, layers_from_rows
+from backbone_viz.zoo import Family, register_backbone, register_family
 
 if TYPE_CHECKING:
     import torch

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..blocks import BlockSpec, PartSpec
-from ..specs import BackboneSpec, LayerSpec, Preprocessing, layers_from_rows
-from ..weights import WeightsFile
-from . import Family, register_backbone, register_family
+from backbone_viz.core.blocks import BlockSpec, PartSpec
+from backbone_viz.core.specs import BackboneSpec, LayerSpec, Preprocessing, layers_from_rows
+from backbone_viz.files.weights import WeightsFile
+from backbone_viz.zoo import Family, register_backbone, register_family
 
 if TYPE_CHECKING:
     from torch import nn

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import backbone_viz as bv
-from backbone_viz.runs import model_runs
+from backbone_viz.core.runs import model_runs
 from webui import caches
 
 ROOT = Path(__file__).resolve().parents[2]

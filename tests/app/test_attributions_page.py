@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
-from backbone_viz.attributions import METHODS, get_method
+from backbone_viz.explain.attributions import METHODS, get_method
 from tests.app.helpers import texts
 from webui import attribution_view
 

@@ -20,7 +20,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
-from backbone_viz import weights as weights_mod
+from backbone_viz.files import weights as weights_mod
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

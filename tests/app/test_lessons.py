@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
-from backbone_viz import facts
+from backbone_viz.explain import facts
 from tests.app.helpers import texts
 from webui import lesson_progress, lessons, pages, widgets
 from webui.links import LESSON_COUNT

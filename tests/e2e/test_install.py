@@ -61,8 +61,8 @@ def test_the_installed_package_finds_its_own_files(installed: tuple[Path, Path])
         env / "bin" / "python",
         "-c",
         "import backbone_viz as bv\n"
-        "from backbone_viz.shipped import app_root\n"
-        "from backbone_viz.samples import list_samples\n"
+        "from backbone_viz.files.shipped import app_root\n"
+        "from backbone_viz.files.samples import list_samples\n"
         "bb = bv.load_backbone('efficientnet_lite0', device='cpu')\n"
         "print(app_root(), len(list_samples()), sum(len(r) for r in bv.load_atlas(bb).rows.values()))",
         cwd=elsewhere,

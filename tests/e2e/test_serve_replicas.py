@@ -81,7 +81,7 @@ def _static_files_come_from_nginx(url: str) -> None:
     import gzip
     import re
 
-    from backbone_viz.nginx import streamlit_static
+    from backbone_viz.server.nginx import streamlit_static
 
     with urllib.request.urlopen(url, timeout=10) as response:
         page = response.read().decode()

@@ -1,0 +1,152 @@
+"""The command line: ``python -m backbone_viz analyze IMAGE``, ``... atlas``, ``... weights`` and ``... serve``.
+
+For self-study without the web app: ``analyze`` writes a one-page figure (the crop the model saw, the
+top-5, one activation map per stage from low to high with its Grad-CAM beside it) and ``--json``
+prints the predictions and the layer table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from backbone_viz.core.device import DEVICE_HELP
+from backbone_viz.errors import BackboneVizError
+
+
+def _progress_printer(label: str):
+    """A progress callback that draws a one-line bar on stderr."""
+
+    def progress(done: int, total: int | None) -> None:
+        if total:
+            filled = int(30 * done / total)
+            sys.stderr.write(
+                f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done / 1e6:6.1f}/{total / 1e6:.1f} MB"
+            )
+            if done >= total:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(f"\r{label} {done / 1e6:6.1f} MB")
+        sys.stderr.flush()
+
+    return progress
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from backbone_viz.core.backbones import load_backbone
+    from backbone_viz.explain.analysis import analyze
+    from backbone_viz.files.images import load_image
+    from backbone_viz.render import encode, report_figure
+
+    image = load_image(args.image)
+    backbone = load_backbone(
+        args.backbone, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+    )
+    target: int | str | None = args.target
+    if isinstance(target, str) and target.isdigit():
+        target = int(target)
+    result = analyze(backbone, image, target=target)
+    if args.json:
+        table = {
+            "backbone": result.backbone,
+            "weights": result.weights,
+            "target": asdict(result.target),
+            "predictions": [asdict(p) for p in result.predictions],
+            "layers": [
+                {
+                    **asdict(layer),
+                    "shape": list(result.activations[layer.name].shape),
+                    "gradcam_max": float(result.gradcam[layer.name].max()),
+                }
+                for layer in result.layers
+            ],
+        }
+        print(json.dumps(table, indent=2))
+    if args.out:
+        Path(args.out).write_bytes(encode(report_figure(result)))
+        print(f"Report written to {args.out}", file=sys.stderr if args.json else sys.stdout)
+    if not args.json:
+        for p in result.predictions:
+            print(f"{p.probability:7.2%}  {p.label} (class {p.index})")
+    return 0
+
+
+def _atlas(args: argparse.Namespace) -> int:
+    from backbone_viz.core.backbones import load_backbone
+    from backbone_viz.probes.atlas import compute_atlas, save_atlas
+
+    backbone = load_backbone(
+        args.backbone, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+    )
+
+    def progress(done: int, total: int) -> None:
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\ratlas [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} steps")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    atlas = compute_atlas(
+        backbone, per_stage=args.per_stage, size=args.size, steps=args.steps, seed=args.seed, progress=progress
+    )
+    path = save_atlas(backbone, atlas, Path(args.out))
+    print(f"Atlas of {sum(len(r) for r in atlas.rows.values())} channels written to {path.parent}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``backbone_viz`` argument parser with its subcommands."""
+    from backbone_viz.zoo import list_backbones
+
+    parser = argparse.ArgumentParser(
+        prog="python -m backbone_viz",
+        description="See inside a CNN backbone: activations of every layer and Grad-CAM.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    names = [spec.name for spec in list_backbones()]
+    analyze = sub.add_parser("analyze", help="analyse one image and write a one-page report")
+    analyze.add_argument("image", help="a PNG, JPEG, WebP, GIF, BMP or TIFF file")
+    analyze.add_argument("--backbone", default="efficientnet_lite0", choices=names)
+    analyze.add_argument(
+        "--weights", default="pretrained", help="pretrained, untrained, or a checkpoint path (default: pretrained)"
+    )
+    analyze.add_argument("--target", default=None, help="class label or index for Grad-CAM (default: top-1)")
+    analyze.add_argument("--out", default=None, help="where to write the report PNG (e.g. report.png)")
+    analyze.add_argument("--json", action="store_true", help="print predictions and the layer table as JSON")
+    analyze.add_argument("--device", default=None, help=DEVICE_HELP)
+    analyze.set_defaults(func=_analyze)
+    atlas = sub.add_parser("atlas", help="feature visualizations of the top channels of each stage")
+    atlas.add_argument("--backbone", default="efficientnet_lite0", choices=names)
+    atlas.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a checkpoint path")
+    atlas.add_argument("--out", required=True, help="folder for the JPEGs and manifest.json")
+    atlas.add_argument("--per-stage", type=int, default=8, help="channels per stage (default: 8)")
+    atlas.add_argument("--size", type=int, default=128, help="picture side in pixels (default: 128)")
+    atlas.add_argument("--steps", type=int, default=None, help="optimization steps (default: 128)")
+    atlas.add_argument("--seed", type=int, default=0)
+    atlas.add_argument("--device", default=None, help=DEVICE_HELP)
+    atlas.set_defaults(func=_atlas)
+    from backbone_viz.cli.weights import add_weights_parser
+    from backbone_viz.server.serve import add_serve_parser
+
+    add_weights_parser(sub)
+    add_serve_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code (0 success, 1 a user-facing error, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BackboneVizError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Probes of what a backbone learned: inside a block, knock-outs in turn, what a channel looks for, where it fires, the atlas."""
