@@ -3,8 +3,9 @@
 import streamlit as st
 
 import webui
-from webui import featurevis_cache, featurevis_view, widgets
-from webui.weights_ui import load
+from webui.compute import featurevis_cache
+from webui.shell.weights_ui import load
+from webui.views import featurevis_view, widgets
 
 choices = webui.page_setup()
 spec = choices.spec

@@ -4,8 +4,8 @@ import streamlit as st
 
 import webui
 from backbone_viz.explain.attributions import METHODS
-from webui import attribution_view, widgets
-from webui.state import persistent
+from webui.shell.state import persistent
+from webui.views import attribution_view, widgets
 
 choices = webui.page_setup()
 spec = choices.spec

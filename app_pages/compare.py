@@ -5,8 +5,8 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from backbone_viz import render
-from webui import compare_rows, widgets
-from webui.state import persistent
+from webui.shell.state import persistent
+from webui.views import compare_rows, widgets
 
 choices = webui.page_setup()
 

@@ -6,8 +6,10 @@ from PIL import Image
 import backbone_viz as bv
 import webui
 from backbone_viz import render
-from webui import featurevis_view, figures, links, widgets
-from webui.state import persistent
+from webui.compute import figures
+from webui.shell import links
+from webui.shell.state import persistent
+from webui.views import featurevis_view, widgets
 
 choices = webui.page_setup()
 spec = choices.spec

@@ -4,8 +4,9 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import projector, widgets
-from webui.state import persistent
+from webui.shell import projector
+from webui.shell.state import persistent
+from webui.views import widgets
 
 choices = webui.page_setup()
 spec = choices.spec

@@ -4,7 +4,8 @@ import streamlit as st
 
 import backbone_viz as bv
 import webui
-from webui import detector_maps, head_reads, heads_state, new_head, widgets
+from webui.compute import heads_state
+from webui.views import detector_maps, head_reads, new_head, widgets
 
 choices = webui.page_setup()
 spec = choices.spec

@@ -4,7 +4,9 @@ import streamlit as st
 
 import webui
 from backbone_viz import render
-from webui import figures, pages, widgets
+from webui.compute import figures
+from webui.shell import pages
+from webui.views import widgets
 
 choices = webui.page_setup()
 spec = choices.spec

@@ -5,9 +5,11 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from backbone_viz.core.block_kinds import get_kind
-from webui import block_cache, block_view, projector, widgets
-from webui.block_diagram import draw_block, thumb_channels
-from webui.state import persistent
+from webui.compute import block_cache
+from webui.shell import projector
+from webui.shell.state import persistent
+from webui.views import block_view, widgets
+from webui.views.block_diagram import draw_block, thumb_channels
 
 PROJECTOR_DIAGRAM = 900  # px
 

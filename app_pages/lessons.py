@@ -4,10 +4,11 @@ then a link into the explorer at that view; a "check yourself" quiz at the end."
 import streamlit as st
 
 import webui
-from webui import lesson_progress as progress
-from webui import projector, widgets
-from webui.lesson_progress import QUIZ
 from webui.lessons import LESSONS, quiz
+from webui.lessons import progress as progress
+from webui.lessons.progress import QUIZ
+from webui.shell import projector
+from webui.views import widgets
 
 choices = webui.page_setup()
 spec = choices.spec

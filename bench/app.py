@@ -31,8 +31,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import backbone_viz as bv  # noqa: E402
 from backbone_viz.core.runs import model_runs  # noqa: E402
-from webui import caches  # noqa: E402
-from webui.state import DEFAULT_BACKBONE  # noqa: E402
+from webui.compute import caches  # noqa: E402
+from webui.shell.state import DEFAULT_BACKBONE  # noqa: E402
 
 RERUN_TARGET_S = 0.150
 FIRST_TARGET_S = 2.0

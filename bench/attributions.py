@@ -32,7 +32,7 @@ import backbone_viz as bv  # noqa: E402
 from backbone_viz.explain.attributions import IG_STEPS, METHODS  # noqa: E402
 from backbone_viz.files.samples import list_samples  # noqa: E402
 from bench.analysis import _median_times  # noqa: E402
-from webui.attribution_view import MEASURED  # noqa: E402
+from webui.views.attribution_view import MEASURED  # noqa: E402
 
 IG_CANDIDATES = (32, 64, 128, 256)
 IG_LIMIT = 0.10

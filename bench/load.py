@@ -453,7 +453,7 @@ async def run_round(
 def _serves(pid: int, server: Served) -> bool:
     """Whether ``pid`` is part of the server (the serve command itself, or a child of a replica)."""
     command = _cmdline(pid)  # '' once the process has ended: not the server's
-    return "backbone_viz" in command or "webui.launch" in command or "nginx" in command
+    return "backbone_viz" in command or "webui.shell.launch" in command or "nginx" in command
 
 
 def print_rounds(rounds: list[Round]) -> None:

@@ -70,7 +70,7 @@ def test_pages_never_touch_the_model_and_the_app_calls_it_only_through_bv() -> N
     from backbone_viz.core.runs import model_runs
 
     runs = set(model_runs(bv))
-    for path in sorted((ROOT / "app_pages").glob("*.py")) + sorted((ROOT / "webui").glob("*.py")):
+    for path in sorted((ROOT / "app_pages").glob("*.py")) + sorted((ROOT / "webui").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("backbone_viz"):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from webui.turns import Recent, TurnQueue
+from webui.compute.turns import Recent, TurnQueue
 
 
 def _wait_until(condition, timeout: float = 10.0) -> None:

@@ -17,7 +17,7 @@ from streamlit.runtime.caching.cache_resource_api import _resource_caches
 
 import backbone_viz as bv
 from tests.conftest import count_model_runs
-from webui import caches
+from webui.compute import caches
 
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 #: Explaining a second class of the same picture may add at most this fraction to what the caches hold

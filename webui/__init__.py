@@ -8,18 +8,19 @@ Pages start with::
     # or, for a page that shows no Grad-CAM (half the model's work on a new picture):
     result = webui.activations_or_stop(choices)
 
-and then only draw. The modules of this package, one job each:
+and then only draw. Its sub-packages, one job each:
 
-* ``caches``: the caches shared by all sessions (``load_backbone``, ``layer_activations``, ``layer_gradcam``);
-* ``weights_ui``: where the pretrained weights are, their download, what a page shows when they fail;
-* ``state``: the session's choices; ``sidebar``: the sidebar that makes them;
-* ``links``: the choices in the URL query (links that open the same view); ``projector``: projector mode;
-* ``lessons``: the lessons' questions and reveals;
-* ``widgets``: small drawing helpers; ``heads_state`` (state) and ``head_reads``, ``new_head``, ``detector_maps`` (its three tabs): the heads page.
-
-Every model run of the app takes a turn of the fair queue through ``caches.in_turn`` (the caches of
-``caches``, ``block_cache``, ``attribution_cache`` and ``featurevis_cache``, and a learner's own head in
-``heads_state``); pages never touch the model. ``tests/app/conftest.py`` fails any run made outside a turn.
+* ``compute``: the ONE gateway to the model. The caches every session shares (``caches``, and those of
+  ``block_cache``, ``attribution_cache``, ``featurevis_cache``), the fair queue (``turns``), the warm
+  start, a learner's own head (``heads_state``) and the figures drawn from results. Every model run of
+  the app takes a turn of the queue through ``compute.caches.in_turn``; pages never touch the model, and
+  ``tests/app/conftest.py`` fails any run made outside a turn.
+* ``shell``: the sidebar and the session's choices (``sidebar``, ``state``), links that reopen a view
+  (``links``), projector mode, the page registry (``pages``), the weights' download (``weights_ui``),
+  and how a replica starts (``launch``).
+* ``views``: what the pages draw beyond a few widgets (block diagrams and their words, attribution and
+  feature-visualization views, the heads page's three tabs, small drawing helpers in ``widgets``).
+* ``lessons``: the lessons' questions and reveals, and a learner's progress through them.
 """
 
 from __future__ import annotations
@@ -35,14 +36,13 @@ import torch
 
 import backbone_viz as bv
 from backbone_viz.core.device import DEVICE_ENV
-
-from . import links, projector
-from .caches import cached_activations, cached_analysis
-from .links import PRESENT
-from .sidebar import render_sidebar, sidebar_for_this_run
-from .state import IMAGE_ERROR, Choices, ImageChoice, persistent
-from .turns import WaitCallback
-from .weights_ui import load
+from webui.compute.caches import cached_activations, cached_analysis
+from webui.compute.turns import WaitCallback
+from webui.shell import links, projector
+from webui.shell.links import PRESENT
+from webui.shell.sidebar import render_sidebar, sidebar_for_this_run
+from webui.shell.state import IMAGE_ERROR, Choices, ImageChoice, persistent
+from webui.shell.weights_ui import load
 
 __all__ = [
     "Choices",
@@ -146,7 +146,7 @@ def analysis(
 ) -> bv.AnalysisResult | None:
     """The analysis of ``image`` by a backbone (activations and Grad-CAM), or ``None``.
 
-    Loads the backbone first (see :func:`webui.weights_ui.load`); shows an ``st.error`` and returns
+    Loads the backbone first (see :func:`webui.shell.weights_ui.load`); shows an ``st.error`` and returns
     ``None`` when the backbone or the image cannot be used.
 
     Args:

@@ -1,6 +1,6 @@
 """Which engine functions run a model: marked where they are defined, found from the engine.
 
-The web app lets only its gateway run the model, in fair turns (``webui.caches.in_turn``); its tests and
+The web app lets only its gateway run the model, in fair turns (``webui.compute.caches.in_turn``); its tests and
 benchmarks count model runs. Both find the functions to watch here, from the mark each carries, rather
 than from a hand list that a new function could miss.
 """

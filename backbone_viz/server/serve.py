@@ -1,6 +1,6 @@
 """``python -m backbone_viz serve``: the web app for a whole class, on one machine or several replicas.
 
-One replica is one ``streamlit run app.py`` process, started through :mod:`webui.launch` so that it
+One replica is one ``streamlit run app.py`` process, started through :mod:`webui.shell.launch` so that it
 loads the bundled backbone and analyses the sample gallery before it answers its health check (a warm
 start). The replicas listen on loopback ports and an nginx (Debian's ``nginx`` package, configured by
 :mod:`backbone_viz.server.nginx`) in front of them listens on ``--address:--port``, for one replica too:
@@ -146,7 +146,7 @@ def start_replica(
     """
     root = app_root()  # a checkout's top, or the copy an install put inside the package
     app = root / "app.py"
-    start = ["-m", "webui.launch"] if warm else ["-m", "streamlit"]
+    start = ["-m", "webui.shell.launch"] if warm else ["-m", "streamlit"]
     command = [
         sys.executable, *start, "run", str(app),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",

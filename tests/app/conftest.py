@@ -11,7 +11,7 @@ import pytest
 
 import backbone_viz as bv
 from backbone_viz.core.runs import model_runs
-from webui import caches
+from webui.compute import caches
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where the app's code lives: a model run called from a file here is the app's (a test may call the
@@ -22,7 +22,7 @@ APP = (ROOT / "webui", ROOT / "app_pages", ROOT / "app.py")
 @pytest.fixture(autouse=True)
 def model_runs_take_a_turn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Wraps every model-running engine function on ``bv`` (as the app calls them) with a check that
-    the calling thread holds a turn of the app's queue (``webui.caches.QUEUE``, which a test may replace);
+    the calling thread holds a turn of the app's queue (``webui.compute.caches.QUEUE``, which a test may replace);
     the test fails at the end if one did not. Yields the list of runs made outside a turn."""
     outside: list[str] = []
     for name in model_runs(bv):

@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import texts
-from webui import featurevis_cache
-from webui.featurevis_view import atlas_caption
+from webui.compute import featurevis_cache
+from webui.views.featurevis_view import atlas_caption
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

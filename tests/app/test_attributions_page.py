@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 from backbone_viz.explain.attributions import METHODS, get_method
 from tests.app.helpers import texts
-from webui import attribution_view
+from webui.views import attribution_view
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

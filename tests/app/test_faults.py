@@ -25,7 +25,7 @@ from backbone_viz.files import weights as weights_mod
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from webui import caches  # noqa: E402
+from webui.compute import caches  # noqa: E402
 
 SAMPLES = ROOT / "assets" / "samples"
 TIMEOUT = 60

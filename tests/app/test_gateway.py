@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import sample
-from webui import caches, heads_state
+from webui.compute import caches, heads_state
 
 
 def test_a_model_run_outside_the_queue_is_caught(

@@ -16,8 +16,11 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 from backbone_viz.explain import facts
 from tests.app.helpers import texts
-from webui import lesson_progress, lessons, pages, widgets
-from webui.links import LESSON_COUNT
+from webui import lessons
+from webui.lessons import progress as lesson_progress
+from webui.shell import pages
+from webui.shell.links import LESSON_COUNT
+from webui.views import widgets
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

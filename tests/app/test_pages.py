@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 from tests.app.helpers import texts
 from tests.conftest import CATS, count_model_runs
-from webui import pages as registry
-from webui.sidebar import WORKING_SHORT_SIDE
+from webui.shell import pages as registry
+from webui.shell.sidebar import WORKING_SHORT_SIDE
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest.from_string scripts import webui from the repository root
@@ -89,7 +89,7 @@ def test_the_sidebar_says_where_the_model_runs(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_backbone_that_cannot_run_here_is_explained_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webui.weights_ui as weights_ui
+    import webui.shell.weights_ui as weights_ui
 
     def refuse(name: str, weights: str) -> bv.Backbone:
         raise bv.BackboneVizError("BACKBONE_VIZ_DEVICE asks for a GPU (cuda), but torch sees none.", "Run on cpu.")
@@ -322,7 +322,7 @@ def test_every_figure_downloads_as_png(at: AppTest, page: str, monkeypatch: pyte
 def test_download_shows_progress_and_a_failure_is_explained(
     at: AppTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webui import weights_ui
+    from webui.shell import weights_ui
 
     seen: list[tuple[int, int | None]] = []
 

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 import backbone_viz as bv
 import webui
 from tests.conftest import count_model_runs
-from webui import caches, turns, warm
-from webui.state import sample_choice, samples
+from webui.compute import caches, turns, warm
+from webui.shell.state import sample_choice, samples
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

@@ -28,8 +28,9 @@ from tests.e2e.helpers import (
     streamlit_server,
 )
 from tests.e2e.test_browser import SETTLE_TIMEOUT_MS, _screenshot_dir, _settle
-from webui import lesson_progress, lessons
-from webui.links import LESSON_COUNT
+from webui import lessons
+from webui.lessons import progress as lesson_progress
+from webui.shell.links import LESSON_COUNT
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),

@@ -3,7 +3,7 @@ block ablation's chart and its verdict, and the backbone families' cards.
 
 The sentences are made from this picture's numbers by plain functions (no Streamlit), so that what the
 page says stays true for every backbone and picture; the sections draw them. The model runs only in
-:mod:`webui.block_cache` and :mod:`webui.caches`.
+:mod:`webui.compute.block_cache` and :mod:`webui.compute.caches`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import backbone_viz as bv
 from backbone_viz import render, zoo
 from backbone_viz.core.block_kinds import get_kind
 from backbone_viz.core.knockout import Knockout, refusal
-
-from . import block_cache, widgets
-from .block_diagram import draw_block
-from .state import Choices, persistent, set_backbone
+from webui.compute import block_cache
+from webui.shell.state import Choices, persistent, set_backbone
+from webui.views import widgets
+from webui.views.block_diagram import draw_block
 
 #: Session key of the knock-out experiment shown (see :func:`knockout_section`).
 EXPERIMENT = "inside.experiment"

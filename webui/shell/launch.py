@@ -1,6 +1,6 @@
-"""``python -m webui.launch run app.py [streamlit options]``: Streamlit with a warm start.
+"""``python -m webui.shell.launch run app.py [streamlit options]``: Streamlit with a warm start.
 
-Runs :func:`webui.warm.run` in this process first, so that by the time the server answers its health
+Runs :func:`webui.compute.warm.run` in this process first, so that by the time the server answers its health
 check the bundled backbone is loaded and the sample gallery analysed in the very caches the sessions
 will read; then hands the command line to Streamlit's own ``streamlit`` command.
 """
@@ -11,7 +11,7 @@ import sys
 
 
 def main() -> None:
-    from webui import warm
+    from webui.compute import warm
 
     seconds = warm.run()
     print(f"backbone-viz: warm start done in {seconds:.1f} s", flush=True)

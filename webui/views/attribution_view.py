@@ -17,9 +17,9 @@ import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.explain.attributions import METHODS, get_method
 from backbone_viz.files.shipped import assets_dir
-
-from . import attribution_cache, widgets
-from .state import Choices
+from webui.compute import attribution_cache
+from webui.shell.state import Choices
+from webui.views import widgets
 
 #: Colormap of the attribution maps: black where a pixel does not count, white where it counts most.
 ATTRIBUTION_CMAP = "gray"

@@ -3,7 +3,7 @@
 ``app.py`` draws it once per run, before the page, inside :func:`sidebar_for_this_run`; each page also
 calls :func:`render_sidebar` (through :func:`webui.page_setup`), which then does nothing. A page run on
 its own (AppTest's ``switch_page`` runs only the page file) draws the sidebar itself. The choices live in
-session state (:mod:`webui.state`), so they are the same whichever file drew the widgets.
+session state (:mod:`webui.shell.state`), so they are the same whichever file drew the widgets.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.core.backbones import WEIGHT_CHOICES
 from backbone_viz.files.images import EXTENSIONS, MAX_BYTES, MAX_PIXELS
-
-from .caches import cached_picture
-from .links import apply_url
-from .state import (
+from webui.compute.caches import cached_picture
+from webui.shell.links import apply_url
+from webui.shell.state import (
     BACKBONE,
     DEFAULT_BACKBONE,
     IMAGE,
@@ -40,7 +39,7 @@ from .state import (
     sample_choice,
     samples,
 )
-from .weights_ui import weights_size, weights_status
+from webui.shell.weights_ui import weights_size, weights_status
 
 # Set while app.py's run draws the page, so that the page's own call draws nothing twice. A thread-local,
 # not session state: a session runs its script in its own thread, and a write to st.session_state is a
@@ -80,7 +79,7 @@ def sidebar_for_this_run() -> Iterator[Choices]:
 def render_sidebar() -> Choices:
     """Draws the shared sidebar (once per run) and returns this session's choices.
 
-    A link's choices (the URL query, :mod:`webui.links`) are taken first, so the widgets show them.
+    A link's choices (the URL query, :mod:`webui.shell.links`) are taken first, so the widgets show them.
     """
     apply_url()
     init_defaults()

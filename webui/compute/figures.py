@@ -17,9 +17,8 @@ from PIL import Image
 import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.core.lru import LRU
-
-from . import widgets
-from .state import ImageChoice
+from webui.shell.state import ImageChoice
+from webui.views import widgets
 
 #: Encoded figures kept: a map or overlay is 2 to 50 kB, so at most about 25 MB.
 MAX_FIGURES = 1024
@@ -44,7 +43,7 @@ def figure(
         view: what else the figure depends on, e.g. ``("strip", 3)`` or ``("card overlay", layer, ch)``:
             every value that ``draw`` reads besides the analysis.
         draw: draws the figure (only when it is not kept yet).
-        photo: as :func:`webui.widgets.shown` (JPEG for photo-like pictures, else a fast PNG).
+        photo: as :func:`webui.views.widgets.shown` (JPEG for photo-like pictures, else a fast PNG).
     """
     analysis = (result.backbone, result.weights, result.head, result.knockout, image.sha256)
     return kept((*analysis, *view), draw, photo=photo)

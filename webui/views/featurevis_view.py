@@ -1,5 +1,5 @@
 """Drawing feature visualizations: the "What does this channel look for?" card, pretrained beside
-untrained, and the atlas's rows. Pictures come from :mod:`webui.featurevis_cache`; what is not made yet
+untrained, and the atlas's rows. Pictures come from :mod:`webui.compute.featurevis_cache`; what is not made yet
 is made in this script run behind a button, with a progress bar (leaving the page stops it)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render
-
-from . import featurevis_cache as fc
-from . import figures, widgets
-from .state import Choices, ImageChoice, samples
+from webui.compute import featurevis_cache as fc
+from webui.compute import figures
+from webui.shell.state import Choices, ImageChoice, samples
+from webui.views import widgets
 
 #: Session key of this learner's uploads searched for top patches (the latest :data:`MAX_UPLOADS`).
 UPLOADS = "fv.uploads"

@@ -8,8 +8,7 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.core.backbones import WEIGHT_CHOICES
-
-from .state import Choices
+from webui.shell.state import Choices
 
 #: Session key of the chosen rows.
 KEY = "compare.rows"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from .links import ANSWERS, LESSON, LESSON_COUNT
+from webui.shell.links import ANSWERS, LESSON, LESSON_COUNT
 
 LETTERS = "abcd"
 QUIZ = LESSON_COUNT + 1  # the lesson number of the quiz

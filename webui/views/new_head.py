@@ -1,5 +1,5 @@
 """The heads page, tab 2, a new head on the same backbone: the classes to train on, the training, the
-trained head and a new picture through it (state and callbacks in :mod:`webui.heads_state`)."""
+trained head and a new picture through it (state and callbacks in :mod:`webui.compute.heads_state`)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.files.images import EXTENSIONS
 from backbone_viz.heads.transfer import RANDOM_CROPS
-
-from . import analysis, heads_state, widgets
-from .state import Choices, ImageChoice, persistent, set_backbone
-from .widgets import Metric
+from webui import analysis
+from webui.compute import heads_state
+from webui.shell.state import Choices, ImageChoice, persistent, set_backbone
+from webui.views import widgets
+from webui.views.widgets import Metric
 
 CLASS_COUNTS = [2, 3, 4, 5]
 COPIES = RANDOM_CROPS + 1  # altered copies fit_head makes of each photo: its mirror image + random crops

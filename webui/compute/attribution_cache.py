@@ -1,7 +1,7 @@
 """The "Pixel attributions" page's shared caches: one method's map of a picture, and the sanity check.
-With :mod:`webui.caches` the only modules of the page that run the model.
+With :mod:`webui.compute.caches` the only modules of the page that run the model.
 
-As in :mod:`webui.caches`, ``st.cache_resource`` keeps ONE object per key for every session and never
+As in :mod:`webui.compute.caches`, ``st.cache_resource`` keeps ONE object per key for every session and never
 copies it, which is safe because every result is frozen (read-only arrays) and the engine never changes
 the shared backbone (the sanity check randomizes a private copy). Keys:
 
@@ -9,7 +9,7 @@ the shared backbone (the sanity check randomizes a private copy). Keys:
 * a sanity check: (backbone name, weights, sha256, method, class index).
 
 The picture's bytes travel unhashed as ``_image_bytes``. A model run on a miss takes its turn in the
-shared queue (:mod:`webui.turns`). Each cache comes twice, by ``spec.bundled``, so that the bundled
+shared queue (:mod:`webui.compute.turns`). Each cache comes twice, by ``spec.bundled``, so that the bundled
 backbone's entries are never evicted by a large backbone's. Least recently used out:
 
 * attributions: 40 for the bundled backbone (five methods for eight pictures; each ~1 MB: the
@@ -17,9 +17,9 @@ backbone's entries are never evicted by a large backbone's. Least recently used 
 * sanity checks: 16 each (seven to eight steps of ~1 MB).
 
 The sanity check shows its progress. Streamlit replays whatever a cached function draws on every later
-hit, so the progress bar must not be drawn inside one: the cache keeps a :class:`~webui.caches.Slot` per key,
+hit, so the progress bar must not be drawn inside one: the cache keeps a :class:`~webui.compute.caches.Slot` per key,
 which the first session to need it fills once, under the slot's lock, outside any cached function (as
-:mod:`webui.block_cache` does for the block ablation).
+:mod:`webui.compute.block_cache` does for the block ablation).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from collections.abc import Callable
 
 import backbone_viz as bv
 from backbone_viz.explain.sanity import SanityProgress
-
-from .caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
+from webui.compute.caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
 
 BUNDLED_ATTRIBUTIONS = 40
 OTHER_ATTRIBUTIONS = 10

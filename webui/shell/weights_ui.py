@@ -14,9 +14,8 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.files import weights as weights_mod
-
-from .caches import cached_backbone
-from .state import WEIGHTS, set_backbone, set_choice
+from webui.compute.caches import cached_backbone
+from webui.shell.state import WEIGHTS, set_backbone, set_choice
 
 
 def weights_status(spec: bv.BackboneSpec) -> str:

@@ -1,7 +1,7 @@
 """Projector mode (``?present=1`` or the sidebar's toggle): a larger font, the sidebar collapsed, each
 page's explanations folded so that its main figure is on the first screen of a 1280 × 720 projector.
 
-Pages need no change: :func:`webui.widgets.explain` folds its text while the mode is on, and
+Pages need no change: :func:`webui.views.widgets.explain` folds its text while the mode is on, and
 :func:`webui.page_setup` injects the CSS once per run.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .links import PRESENT
+from webui.shell.links import PRESENT
 
 #: On every page: labels wrap instead of being cut off with "…" in narrow columns (level badges, metric
 #: labels, inline code), so that nothing is cut off at a projector's 1280 × 720.

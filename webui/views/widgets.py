@@ -16,9 +16,8 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz import render
-
-from . import projector
-from .state import persistent
+from webui.shell import projector
+from webui.shell.state import persistent
 
 LEVEL_COLOURS = {"low": "blue", "mid": "green", "high": "orange"}
 LEVEL_WORDS = {"low": "edges & colours", "mid": "textures & parts", "high": "objects"}

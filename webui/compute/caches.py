@@ -1,7 +1,7 @@
 """The caches every session shares: loaded backbones, what a picture does to them, and Grad-CAMs.
 
 Where the web app runs the model for everyone (``load_backbone``, ``layer_activations``, ``layer_gradcam``);
-a learner's own head is run in :mod:`webui.heads_state`. ``st.cache_resource`` keeps ONE object per key for every session and thread and never
+a learner's own head is run in :mod:`webui.compute.heads_state`. ``st.cache_resource`` keeps ONE object per key for every session and thread and never
 copies it. That is safe here because nothing cached is ever written to: a backbone is only run
 (statelessly, see :mod:`backbone_viz.explain.analysis`), and the analyses hold read-only arrays in
 ``MappingProxyType``.
@@ -41,9 +41,8 @@ import streamlit as st
 from PIL import Image
 
 import backbone_viz as bv
-
-from . import figures
-from .turns import QUEUE, RECENT, WaitCallback
+from webui.compute import figures
+from webui.compute.turns import QUEUE, RECENT, WaitCallback
 
 BUNDLED_BACKBONES = 2
 OTHER_BACKBONES = 2
@@ -164,7 +163,7 @@ def cached_activations(
 ) -> bv.Activations:
     """What the picture does to the backbone (a forward pass without a gradient runs on a miss).
 
-    A model run waits for its turn (:mod:`webui.turns`); ``on_wait(ahead)`` is told the place meanwhile.
+    A model run waits for its turn (:mod:`webui.compute.turns`); ``on_wait(ahead)`` is told the place meanwhile.
     """
     key = ("activations", name, weights, image_sha256)
     return in_turn(key, on_wait, lambda: _ACTIVATIONS(name, weights, image_sha256, image_bytes))

@@ -2,7 +2,7 @@
 
 The URL names (``picture``, ``backbone``, ``weights``, ``layer``, ``channel``, ``target``, ``lesson``,
 ``answers``, ``present``) are mapped onto the session keys the pages use, here and nowhere else. A page's
-widgets need no change: they are bound to session keys by :func:`webui.state.persistent`, and this module
+widgets need no change: they are bound to session keys by :func:`webui.shell.state.persistent`, and this module
 fills those keys from the URL and writes them back.
 
 * :func:`apply_url` (called by the sidebar, before its widgets) takes the URL's values into the session when
@@ -24,8 +24,7 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.core.backbones import WEIGHT_CHOICES
-
-from .state import BACKBONE, IMAGE, IMAGE_ERROR, SAMPLE, WEIGHTS, sample_choice, samples
+from webui.shell.state import BACKBONE, IMAGE, IMAGE_ERROR, SAMPLE, WEIGHTS, sample_choice, samples
 
 #: Session keys of the choices that only pages draw (the one place that maps URL names onto them).
 PRESENT = "present"

@@ -18,9 +18,8 @@ from PIL import Image
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import backbone_viz as bv
-
-from .caches import cached_backbone, in_turn
-from .state import Choices, ImageChoice
+from webui.compute.caches import cached_backbone, in_turn
+from webui.shell.state import Choices, ImageChoice
 
 #: Session keys of the page: the learner's own head, the names of the photos it was trained on, where the
 #: photos come from ("example" or "own"), and a request to train again on the sidebar's backbone.

@@ -32,9 +32,8 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz.core.lru import LRU
-
-from .caches import cached_activations, cached_backbone, cached_picture, in_turn
-from .state import ImageChoice, sample_choice, samples
+from webui.compute.caches import cached_activations, cached_backbone, cached_picture, in_turn
+from webui.shell.state import ImageChoice, sample_choice, samples
 
 MAX_PICTURES = 128
 MAX_ATLASES = 6

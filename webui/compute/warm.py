@@ -1,14 +1,14 @@
 """Warm start: the bundled backbone loaded and the sample gallery analysed before the first visitor.
 
 Without it the first visitor after a server start waits for the imports, the model load and the
-analysis (6 to 9 s measured). :func:`run` fills the shared caches of :mod:`webui.caches` (the same ones
+analysis (6 to 9 s measured). :func:`run` fills the shared caches of :mod:`webui.compute.caches` (the same ones
 every session reads), then moves everything the process holds so far into Python's permanent
 generation (``gc.freeze``): Streamlit runs a full garbage collection after every script run
 (``runner.postScriptGC``), and with torch, timm and a backbone loaded that walked ~550,000 objects,
 about half a second of CPU per page view on this machine; frozen objects are never walked again.
 
 ``python -m backbone_viz serve`` runs :func:`run` before the server answers its health check (through
-:mod:`webui.launch`); a plain ``streamlit run app.py`` calls :func:`start` from ``app.py``, which runs it
+:mod:`webui.shell.launch`); a plain ``streamlit run app.py`` calls :func:`start` from ``app.py``, which runs it
 once per process in the background.
 """
 
@@ -21,10 +21,9 @@ import threading
 import time
 
 import backbone_viz as bv
-
-from .caches import cached_activations, cached_backbone, cached_gradcam
-from .featurevis_cache import gallery_maps
-from .state import sample_choice, samples
+from webui.compute.caches import cached_activations, cached_backbone, cached_gradcam
+from webui.compute.featurevis_cache import gallery_maps
+from webui.shell.state import sample_choice, samples
 
 WARM_START_ENV = "BACKBONE_VIZ_WARM_START"
 _log = logging.getLogger(__name__)

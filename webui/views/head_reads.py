@@ -7,10 +7,11 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render
-
-from . import analysis_or_stop, heads_state, widgets
-from .state import Choices, persistent
-from .widgets import Metric
+from webui import analysis_or_stop
+from webui.compute import heads_state
+from webui.shell.state import Choices, persistent
+from webui.views import widgets
+from webui.views.widgets import Metric
 
 CHANNELS_SHOWN = 6  # channel maps per row: the ones that push the score up most, then down most
 BARS = 8  # bars per direction in the contribution chart

@@ -9,9 +9,9 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz import render
-
-from . import heads_state, widgets
-from .state import Choices
+from webui.compute import heads_state
+from webui.shell.state import Choices
+from webui.views import widgets
 
 #: What each map of the pyramid is good for, C3 to C5.
 PYRAMID_USES = (

@@ -3,8 +3,8 @@
 Each lesson is data: a question to answer first (multiple choice, built from the spec so that its answer is
 true for every backbone), a reveal that draws this picture's real figure with one sentence made from its
 numbers, and an "explore this" link that opens an explorer page at that view (``st.page_link`` with the
-URL names of :mod:`webui.links`). The numbers come from :mod:`backbone_viz.explain.facts`; the learner's
-progress and the widgets that ask are in :mod:`webui.lesson_progress`.
+URL names of :mod:`webui.shell.links`). The numbers come from :mod:`backbone_viz.explain.facts`; the learner's
+progress and the widgets that ask are in :mod:`webui.lessons.progress`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.core.block_kinds import get_kind
 from backbone_viz.explain.facts import SPOT_LEVEL, brightness_match, edge_channel, edges, spots
-
-from . import activations, block_cache, figures, widgets
-from .block_diagram import draw_block
-from .block_view import default_block
-from .lesson_progress import Explore, Question
-from .state import Choices
+from webui import activations
+from webui.compute import block_cache, figures
+from webui.lessons.progress import Explore, Question
+from webui.shell.state import Choices
+from webui.views import widgets
+from webui.views.block_diagram import draw_block
+from webui.views.block_view import default_block
 
 #: A correlation with the picture's brightness this high counts as "the stage still passes the picture".
 PASSES = 0.5

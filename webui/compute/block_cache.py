@@ -1,7 +1,7 @@
 """The "Inside a block" page's shared caches: a block opened on a picture, knock-out analyses, and the
-block ablation. With :mod:`webui.caches` the only modules of the page that run the model.
+block ablation. With :mod:`webui.compute.caches` the only modules of the page that run the model.
 
-As in :mod:`webui.caches`, ``st.cache_resource`` keeps ONE object per key for every session and never
+As in :mod:`webui.compute.caches`, ``st.cache_resource`` keeps ONE object per key for every session and never
 copies it, which is safe because every result is frozen (read-only arrays in ``MappingProxyType``) and the
 engine never changes the shared backbone (a knock-out is an edit of a copy of its traced graph). Keys:
 
@@ -19,7 +19,7 @@ that the bundled backbone's entries are never evicted by a large backbone's. Lea
 
 The ablation runs one forward pass per removable block and the page shows its progress. Streamlit
 replays whatever a cached function draws on every later hit, so the progress bar must not be drawn
-inside one: the cache keeps a :class:`~webui.caches.Slot` per key, which the first session to need it
+inside one: the cache keeps a :class:`~webui.compute.caches.Slot` per key, which the first session to need it
 fills once, under the slot's lock, outside any cached function (:func:`block_ablation`).
 """
 
@@ -30,8 +30,7 @@ from collections.abc import Callable, Sequence
 import backbone_viz as bv
 from backbone_viz.core.knockout import Knockout, KnockoutItem
 from backbone_viz.probes.ablation import AblationProgress
-
-from .caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
+from webui.compute.caches import Slot, TwoTier, cached_backbone, cached_picture, in_turn
 
 BUNDLED_BLOCKS = 24
 OTHER_BLOCKS = 8
