@@ -10,30 +10,22 @@ progress and the widgets that ask are in :mod:`webui.lessons.progress`.
 
 from __future__ import annotations
 
-from webui.lessons import (
-    l1_backbone_and_head,
-    l2_first_layer,
-    l3_low_to_high,
-    l4_where_the_head_looks,
-    l5_untrained,
-    l6_many_heads,
-    l7_blocks,
-)
+import importlib
+import pkgutil
+import re
+
 from webui.lessons.base import Lesson
 from webui.lessons.quiz import quiz
 
-#: The lessons in their order.
+#: The lessons in their order, one per module named ``l<number>_<what>`` (a new lesson is its module).
 LESSONS: tuple[Lesson, ...] = tuple(
-    module.LESSON
-    for module in (
-        l1_backbone_and_head,
-        l2_first_layer,
-        l3_low_to_high,
-        l4_where_the_head_looks,
-        l5_untrained,
-        l6_many_heads,
-        l7_blocks,
+    importlib.import_module(f"{__name__}.{name}").LESSON
+    for name in sorted(
+        (m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"l\d+_\w+", m.name)),
+        key=lambda name: int(name[1:].split("_")[0]),
     )
 )
+if [lesson.number for lesson in LESSONS] != list(range(1, len(LESSONS) + 1)):
+    raise ValueError(f"lessons must be numbered 1, 2, ... in their modules' order: {[m.number for m in LESSONS]}")
 
 __all__ = ["LESSONS", "Lesson", "quiz"]
