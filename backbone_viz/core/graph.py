@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from timm.layers import get_notrace_functions, get_notrace_modules
 from torch import fx, nn
 from torchvision.models.feature_extraction import NodePathTracer
 
@@ -111,6 +110,9 @@ class NodeGraph:
     """
 
     def __init__(self, model: nn.Module) -> None:
+        # Here, not at the top: a torchvision backbone needs no timm, and importing it costs ~0.5 s.
+        from timm.layers import get_notrace_functions, get_notrace_modules
+
         tracer = _ThisThreadTracer(
             leaf_modules=list(get_notrace_modules()), autowrap_functions=list(get_notrace_functions())
         )
