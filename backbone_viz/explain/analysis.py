@@ -260,7 +260,7 @@ def layer_activations(
     with torch.no_grad():
         outputs = backbone.extract(backbone.to_tensor(crop), _wanted(backbone, head, pooled=True), edits=edits)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
-    probabilities, ranked = _ranked(logits)
+    probabilities, ranked = ranked_classes(logits)
     return _activations(backbone, head, crop, outputs, logits, probabilities, ranked, done)
 
 
@@ -307,7 +307,7 @@ def _one_pass(
     with torch.enable_grad():
         outputs = backbone.extract(x, _wanted(backbone, head, pooled=keep_activations), edits=edits)
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
-        probs, ranked = _ranked(logits)
+        probs, ranked = ranked_classes(logits)
         index = resolve_target(target, categories, ranked)
         acts = [outputs[layer.name] for layer in layers]
         grads = torch.autograd.grad(logits[0, index], acts)
@@ -368,7 +368,7 @@ def _activations(
     )
 
 
-def _ranked(logits: torch.Tensor) -> tuple[np.ndarray, list[int]]:
+def ranked_classes(logits: torch.Tensor) -> tuple[np.ndarray, list[int]]:
     """The softmax of ``logits`` (1, K) as a read-only CPU array (K,), and the class indices by
     decreasing probability. Ranked on the host: one small copy, where a ranking on a GPU would wait for
     it twice."""

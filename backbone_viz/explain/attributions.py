@@ -57,7 +57,7 @@ from backbone_viz.core.graph import LOGITS
 from backbone_viz.core.registry import Registry
 from backbone_viz.core.runs import runs_model
 from backbone_viz.errors import AttributionError
-from backbone_viz.explain.analysis import Prediction, frozen_numpy, resolve_target
+from backbone_viz.explain.analysis import Prediction, frozen_numpy, ranked_classes, resolve_target
 
 #: Integrated Gradients' default step count: the smallest of 32, 64, 128, 256 that kept captum's
 #: convergence delta under 10% of the attributions' sum on every sample picture with EfficientNet-Lite0
@@ -335,8 +335,7 @@ def attribute(
     x = backbone.to_tensor(crop)
     forward = chosen_method.forward(backbone)
     with torch.no_grad():
-        probabilities = torch.softmax(forward(x)[0].float(), dim=0)
-    ranked = torch.argsort(probabilities, descending=True).tolist()
+        probabilities, ranked = ranked_classes(forward(x))
     index = resolve_target(target, backbone.categories, ranked)
     x.requires_grad_(True)  # a fresh tensor of this call; captum would set it and warn
     with torch.enable_grad():

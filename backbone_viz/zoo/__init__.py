@@ -11,10 +11,15 @@ imports it when called), so the command line lists the backbones without loading
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from backbone_viz.core.registry import Registry
 from backbone_viz.core.specs import BackboneSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _BACKBONES: Registry[BackboneSpec] = Registry("backbone")
 _FAMILIES: list[Family] = []
@@ -39,6 +44,19 @@ class Family:
     block: str
     idea: str
     paper: str
+
+
+def torchvision_builder(name: str, **kwargs: object) -> Callable[[], nn.Module]:
+    """``build`` for a spec: torchvision's builder ``name`` called with ``kwargs`` (untrained), torchvision
+    imported only when a model is built, so that listing the backbones needs no torch."""
+
+    def build() -> nn.Module:
+        import torchvision
+
+        return getattr(torchvision.models, name)(**kwargs)
+
+    build.__name__ = build.__qualname__ = f"build_{name}"
+    return build
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:

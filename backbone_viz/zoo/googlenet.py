@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from backbone_viz.core.blocks import BlockSpec, PartSpec
 from backbone_viz.core.specs import BackboneSpec, LayerSpec, Preprocessing, layers_from_rows
 from backbone_viz.files.weights import WeightsFile
-from backbone_viz.zoo import Family, register_backbone, register_family
+from backbone_viz.zoo import Family, register_backbone, register_family, torchvision_builder
 
 if TYPE_CHECKING:
-    from torch import nn
+    pass
 
 # GoogLeNet (Inception v1): the stem convs (each BasicConv2d is conv+bn+ReLU) and every inception module
 # (a concatenation of four branches that each end in a ReLU). Receptive fields from the widest branch.
@@ -82,15 +82,6 @@ def googlenet_blocks(layers: Sequence[LayerSpec]) -> tuple[BlockSpec, ...]:
     return tuple(blocks)
 
 
-def _build_googlenet() -> nn.Module:
-    # Same architecture as the pretrained weights: no auxiliary heads (they only serve training), and
-    # transform_input=True because the weights were trained on differently normalised input; the
-    # model converts ImageNet-normalised input itself.
-    from torchvision.models import googlenet
-
-    return googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=True)
-
-
 _LAYERS = layers_from_rows(GOOGLENET_ROWS)
 register_backbone(
     BackboneSpec(
@@ -108,7 +99,12 @@ register_backbone(
         weights_file=WeightsFile(
             "googlenet-1378be20.pth", "https://download.pytorch.org/models/googlenet-1378be20.pth", 52146733
         ),
-        build=_build_googlenet,
+        # Same architecture as the pretrained weights: no auxiliary heads (they only serve training), and
+        # transform_input=True because the weights were trained on differently normalised input; the
+        # model converts ImageNet-normalised input itself.
+        build=torchvision_builder(
+            "googlenet", weights=None, aux_logits=False, transform_input=True, init_weights=True
+        ),
     )
 )
 register_family(

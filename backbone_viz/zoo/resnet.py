@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 from backbone_viz.core.blocks import BlockSpec, PartSpec, plain_block
 from backbone_viz.core.specs import BackboneSpec, LayerSpec, Preprocessing, layers_from_rows
 from backbone_viz.files.weights import WeightsFile
-from backbone_viz.zoo import Family, register_backbone, register_family
+from backbone_viz.zoo import Family, register_backbone, register_family, torchvision_builder
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
-    from torch import nn
+    pass
 
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -100,16 +99,6 @@ def resnet_blocks(layers: Sequence[LayerSpec], design: BlockDesign) -> tuple[Blo
     return tuple(blocks)
 
 
-def _builder(name: str) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import torchvision
-
-        return getattr(torchvision.models, name)()
-
-    build.__name__ = build.__qualname__ = f"build_{name}"
-    return build
-
-
 def _resnet(
     name: str, title: str, summary: str, params: float, counts: Sequence[int], design: BlockDesign,
     resize: int, weights: WeightsFile,
@@ -128,7 +117,7 @@ def _resnet(
         # What torchvision's weights declare (weights.transforms(); tests/test_zoo.py checks it).
         preprocessing=Preprocessing(resize, 224, "bilinear", _MEAN, _STD),
         weights_file=weights,
-        build=_builder(name),
+        build=torchvision_builder(name),
     )
 
 

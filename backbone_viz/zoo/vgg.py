@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from backbone_viz.core.blocks import BlockSpec, plain_block
 from backbone_viz.core.specs import BackboneSpec, LayerSpec, Preprocessing, layers_from_rows
 from backbone_viz.files.weights import WeightsFile
-from backbone_viz.zoo import Family, register_backbone, register_family
+from backbone_viz.zoo import Family, register_backbone, register_family, torchvision_builder
 
 if TYPE_CHECKING:
-    from torch import nn
+    pass
 
 #: torchvision's VGG configurations: output channels of each 3x3 convolution, ``"M"`` for a max pool.
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -66,18 +66,6 @@ def vgg_blocks(layers: Sequence[LayerSpec], config: Sequence[int | str]) -> tupl
     return tuple(blocks)
 
 
-def _build_vgg16() -> nn.Module:
-    from torchvision.models import vgg16
-
-    return vgg16()
-
-
-def _build_vgg19() -> nn.Module:
-    from torchvision.models import vgg19
-
-    return vgg19()
-
-
 def _vgg(name: str, title: str, summary: str, params: float, config: list, build, weights: WeightsFile) -> BackboneSpec:
     layers = layers_from_rows(vgg_rows(config))
     return BackboneSpec(
@@ -103,7 +91,7 @@ register_backbone(
         "A plain stack of 3x3 convolutions (2014): simple to read, large and slow.",
         138.4,
         VGG16,
-        _build_vgg16,
+        torchvision_builder("vgg16"),
         WeightsFile("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth", 553434218),
     )
 )
@@ -114,7 +102,7 @@ register_backbone(
         "VGG-16 with three more convolutions (2014).",
         143.7,
         VGG19,
-        _build_vgg19,
+        torchvision_builder("vgg19"),
         WeightsFile("vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", 574673125),
     )
 )
