@@ -4,7 +4,8 @@ untrained backbones, a tiny hand-made backbone, and a loopback weights server.""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,18 +173,26 @@ def count_hooks(model: torch.nn.Module) -> int:
     return total
 
 
-def count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def watch_model_runs(monkeypatch: pytest.MonkeyPatch, seen: Callable[[str, Path], None]) -> None:
     """Wraps every engine function that runs a model (:func:`backbone_viz.core.runs.model_runs`, found from
-    the marks in the engine) on ``backbone_viz`` so that a call appends its name to the list returned (the
-    call itself still runs); the app looks them up on ``bv`` at each call, so this sees every run. Undone
-    by ``monkeypatch`` at the end of the test."""
+    the marks in the engine) on ``backbone_viz`` so that a call first calls ``seen(name, caller's file)``
+    (the call itself still runs); the app looks them up on ``bv`` at each call, so this sees every run.
+    Undone by ``monkeypatch`` at the end of the test."""
     import backbone_viz as bv
     from backbone_viz.core.runs import model_runs
 
-    calls: list[str] = []
     for name in model_runs(bv):
         real = getattr(bv, name)
-        monkeypatch.setattr(
-            bv, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
-        )
+
+        def watched(*args, _real=real, _name=name, **kwargs):
+            seen(_name, Path(sys._getframe(1).f_code.co_filename))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(bv, name, watched)
+
+
+def count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """:func:`watch_model_runs` appending each run's function name to the list returned."""
+    calls: list[str] = []
+    watch_model_runs(monkeypatch, lambda name, _caller: calls.append(name))
     return calls

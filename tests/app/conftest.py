@@ -3,14 +3,12 @@ the test, whatever page or control made it."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import backbone_viz as bv
-from backbone_viz.core.runs import model_runs
+from tests.conftest import watch_model_runs
 from webui.compute import caches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,15 +23,11 @@ def model_runs_take_a_turn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str
     the calling thread holds a turn of the app's queue (``webui.compute.caches.QUEUE``, which a test may replace);
     the test fails at the end if one did not. Yields the list of runs made outside a turn."""
     outside: list[str] = []
-    for name in model_runs(bv):
-        real = getattr(bv, name)
 
-        def checked(*args, _real=real, _name=name, **kwargs):
-            caller = Path(sys._getframe(1).f_code.co_filename)
-            if not caches.QUEUE.held() and any(caller == a or a in caller.parents for a in APP):
-                outside.append(f"{_name} from {caller.name}")
-            return _real(*args, **kwargs)
+    def seen(name: str, caller: Path) -> None:
+        if not caches.QUEUE.held() and any(caller == a or a in caller.parents for a in APP):
+            outside.append(f"{name} from {caller.name}")
 
-        monkeypatch.setattr(bv, name, checked)
+    watch_model_runs(monkeypatch, seen)
     yield outside
     assert not outside, f"the app ran the model outside the fair queue: {outside}"
