@@ -32,30 +32,22 @@ picked = [row for row in picked if row in rows][:3]
 if not picked:
     st.warning("Pick at least one backbone above.")
     st.stop()
-st.page_link(
-    "app_pages/inside_block.py",
-    label="Inside a block: how these backbones build their blocks differently",
-    icon=":material/account_tree:",
-)
-st.caption(
-    "Pick the same backbone twice, pretrained and untrained, to see what training changes. Big backbones "
-    "take a few seconds the first time; after that they are remembered."
-)
-
 names = [compare_rows.backbone(row) for row in picked]
 strides = sorted({stage.stride for n in names for stage in specs[n].stages})
 crop_side = specs[names[0]].preprocessing.crop
-ratios = [1.6] + [1.0] * len(strides) + [1.2]
+# One column per stride and one for Grad-CAM; each backbone's name and top-5 go on a line above its maps,
+# so that the maps get the width (at least ~150 px on a 1280 px projector).
+ratios = [1.0] * (len(strides) + 1)
 header = st.columns(ratios)
-header[0].markdown("**Backbone and its top-5**")
-for cell, stride in zip(header[1:], strides, strict=False):
+for cell, stride in zip(header, strides, strict=False):
     cell.markdown(f"**stride {stride}**  \n{crop_side // stride} × {crop_side // stride} maps")
 header[-1].markdown("**Grad-CAM, last stage**")
 
-for picked_row in picked:
+
+def draw_row(picked_row: str, download_place: st.delta_generator.DeltaGenerator) -> None:
+    """One backbone's row: its name and top-5, a map per stride, its Grad-CAM; its PNG in download_place."""
     name, weights = compare_rows.backbone(picked_row), compare_rows.weights(picked_row)
     spec = specs[name]
-    st.divider()
     result = webui.analysis(
         name,
         weights,
@@ -65,15 +57,16 @@ for picked_row in picked:
         use_untrained=lambda row=picked_row: compare_rows.make_untrained(row),
     )
     if result is None:
-        continue
+        return
     crop = result.input_image
     by_stride = {stage.stride: stage for stage in spec.stages}
+    st.markdown(
+        f"**{spec.title}** · {weights} · {spec.params_millions:.1f} M parameters · "
+        f"top-5: {widgets.top5_inline(result)}"
+    )
     row = st.columns(ratios, vertical_alignment="top")
-    with row[0]:
-        st.markdown(f"**{spec.title}**  \n{weights} · {spec.params_millions:.1f} M parameters")
-        st.markdown(widgets.top5_lines(result))
     pictures, labels = [], []
-    for cell, stride in zip(row[1:], strides, strict=False):
+    for cell, stride in zip(row, strides, strict=False):
         stage = by_stride.get(stride)
         if stage is None:
             cell.caption("no stage at this stride")
@@ -84,7 +77,7 @@ for picked_row in picked:
         cell.image(widgets.shown(image), width="stretch")
         cell.caption(
             # One line each, so that no "·" dangles when a narrow column wraps.
-            f"stage {stage.index}  \n{stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}"
+            f"stage {stage.index} · {stage.level}  \n{widgets.shape_text(result.activations[stage.last.name].shape)}"
         )
         pictures.append(image)
         labels.append(widgets.stage_label(result, stage))
@@ -93,12 +86,30 @@ for picked_row in picked:
     with row[-1]:
         st.image(widgets.shown(cam, photo=True), width="stretch")
         st.caption(f"for its top class: {result.target.label}")
-    with row[0]:
+    with download_place:
         widgets.download_png(
-            lambda pictures=pictures, labels=labels, cam=cam, result=result: render.image_row(
-                [*pictures, cam], labels=[*labels, f"Grad-CAM\n{result.target.label}"]
-            ),
+            lambda: render.image_row([*pictures, cam], labels=[*labels, f"Grad-CAM\n{result.target.label}"]),
             f"{choices.image.stem}-{name}-{weights}-row.png",
             key=f"cmp.dl.{picked_row}",
-            label="PNG",
+            label=f"PNG: {spec.title}, {weights}",
         )
+
+
+# The rows first, so that they fill the first screen; their downloads and the notes follow them.
+rows_place = st.container()
+st.divider()
+downloads = st.columns(3)
+for number, picked_row in enumerate(picked):
+    with rows_place:
+        if number:
+            st.divider()
+        draw_row(picked_row, downloads[number])
+st.page_link(
+    "app_pages/inside_block.py",
+    label="Inside a block: how these backbones build their blocks differently",
+    icon=":material/account_tree:",
+)
+st.caption(
+    "Pick the same backbone twice, pretrained and untrained, to see what training changes. Big backbones "
+    "take a few seconds the first time; after that they are remembered."
+)

@@ -14,8 +14,10 @@ spec = choices.spec
 st.title("Grad-CAM: where did the network look?")
 widgets.explain(
     "The head gives every class a score. **Grad-CAM** asks each stage: which places in your maps would "
-    "raise this class's score most? Bright places are the evidence for that class. Pick another class and "
-    "see the bright places move, for example from the cat's face to the background."
+    "raise this class's score most? Bright places are the evidence for that class. The first row shows "
+    "it over your picture at every stage, from the first to the last; the rows below show each stage's "
+    "map on its own. Pick another class, for example the head's second guess, and see whether the "
+    "bright places move."
 )
 
 base = webui.analysis_or_stop(choices)
@@ -66,13 +68,24 @@ if left is not None:
         top5()
 crop = result.input_image
 stem = f"{choices.image.stem}-{spec.name}-gradcam-{result.target.index}"
-st.subheader(f"Every stage: what it sees and what counts for “{result.target.label}”")
+st.subheader(f"What counts for “{result.target.label}”, stage by stage")
 with slider_place or st.container():
     opacity = st.slider(
         "Opacity of Grad-CAM over the picture", 0.0, 1.0, step=0.05, **persistent("cam_opacity", 0.55)
     )
 
-# In projector mode a spare column keeps each row's pictures within the first screen's height.
+# The figure every student should see first: Grad-CAM over the picture at each stage, in one row.
+overlays = {}
+for stage in spec.stages:
+    cam_map = result.gradcam[stage.last.name]
+    overlays[stage.index] = render.overlay(crop, cam_map, alpha=opacity, cmap=render.GRADCAM_CMAP)
+first = st.columns(len(spec.stages))
+for place, stage in zip(first, spec.stages, strict=True):
+    place.image(widgets.shown(overlays[stage.index], photo=True), width="stretch")
+    place.markdown(f"**stage {stage.index}**  \n{widgets.level_badge(stage.level)}")
+
+st.subheader("Each stage on its own")
+# In projector mode a spare column keeps each row's pictures within one screen's height.
 ratios = [1.3, 2, 2, 2] + ([1.0] if present else [])
 heads = st.columns(ratios)
 heads[1].markdown("**Activation** (a strongly active channel)")
@@ -83,7 +96,7 @@ for stage in spec.stages:
     act = render.map_image(render.representative(result, layer), size=crop.width)
     cam_map = result.gradcam[layer.name]
     cam = render.map_image(cam_map, size=crop.width, cmap=render.GRADCAM_CMAP)
-    over = render.overlay(crop, cam_map, alpha=opacity, cmap=render.GRADCAM_CMAP)
+    over = overlays[stage.index]
     row = st.columns(ratios, vertical_alignment="center")
     with row[0]:
         st.markdown(f"**stage {stage.index}**  \n`{layer.label}`  \n{widgets.level_badge(stage.level)}")

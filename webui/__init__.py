@@ -70,6 +70,11 @@ UNTRAINED_NOTE = (
     "no channel has learned to find an object, so the top-5 is a guess, however sure it looks. Switch back "
     "to *pretrained* in the sidebar to compare, or see both side by side in lesson 5 (Lessons)."
 )
+#: The same note in one line, for a projected screen whose first view belongs to the figure.
+UNTRAINED_NOTE_SHORT = (
+    "**Untrained weights: random numbers instead of learned ones.** No channel has learned to find an "
+    "object, so the top-5 is a guess."
+)
 
 
 @cache
@@ -121,7 +126,8 @@ def page_setup() -> Choices:
             "The link below opens in projector mode too while it is on.",
             **persistent(PRESENT, False),
         )
-        links.share_control(params, upload=choices.image.kind != "sample")
+        shared = links.share_control(params, upload=choices.image.kind != "sample")
+    links.copy_button(shared)
     problem = st.session_state.get(IMAGE_ERROR)
     if problem is not None:
         name, message, hint = problem
@@ -130,7 +136,7 @@ def page_setup() -> Choices:
             f"Still showing the previous picture: {choices.image.caption}."
         )
     if choices.weights == "untrained":
-        st.warning(UNTRAINED_NOTE, icon=":material/casino:")
+        st.warning(UNTRAINED_NOTE_SHORT if projector.on() else UNTRAINED_NOTE, icon=":material/casino:")
     return choices
 
 

@@ -183,3 +183,40 @@ def test_a_linked_channel_outside_the_most_active_ones_is_shown() -> None:
     rank = int(box.format_func(quiet).split("rank ")[1].split(",")[0])
     assert rank == int((means > means[quiet]).sum()) + 1 > 16  # its true rank, not its place in the list
     assert at.query_params["channel"] == str(quiet)
+
+
+# ------------------------------------------------------------------------------- the teacher's link
+
+
+def _copied_query(at: AppTest) -> str:
+    """The query the "Copy link" button copies (its data-query attribute)."""
+    buttons = [h.proto.body for h in at.get("html") if "bv-copy-link" in h.proto.body]
+    assert len(buttons) == 1, "one Copy link button per page"
+    return buttons[0].split("data-query=", 1)[1].split('"')[1].replace("&amp;", "&")
+
+
+def test_the_copy_link_keeps_the_opacity() -> None:
+    at = _open("app_pages/gradcam.py", {"picture": "coffee", "opacity": "0.85"})
+    assert not at.exception
+    assert at.slider(key="_w_cam_opacity").value == pytest.approx(0.85)
+    at.slider(key="_w_cam_opacity").set_value(0.3).run()
+    assert at.query_params["opacity"] == "0.3"
+    assert "opacity=0.3" in _copied_query(at) and "picture=coffee" in _copied_query(at)
+    assert "opacity=0.3" in at.sidebar.code[0].value
+
+
+def test_an_opacity_off_the_slider_is_refused_with_a_notice() -> None:
+    at = _open("app_pages/gradcam.py", {"opacity": "7"})
+    assert not at.exception
+    assert at.slider(key="_w_cam_opacity").value == pytest.approx(0.55)
+    assert "opacity='7'" in " ".join(t.value for t in at.toast)
+
+
+def test_a_lesson_link_leaves_the_answers_out_unless_asked() -> None:
+    at = _open("app_pages/lessons.py", {"lesson": "2", "answers": "bc"})
+    assert not at.exception
+    assert at.query_params["answers"].startswith("bc")  # the teacher's own address keeps them
+    assert "answers" not in _copied_query(at) and "answers" not in at.sidebar.code[0].value
+    assert "lesson=2" in _copied_query(at)
+    at.sidebar.checkbox(key="_links.share_answers").check().run()
+    assert "answers=bc" in _copied_query(at) and "answers=bc" in at.sidebar.code[0].value

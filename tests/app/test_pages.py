@@ -18,6 +18,8 @@ from tests.app.helpers import texts
 from tests.conftest import CATS, count_model_runs
 from webui.shell import pages as registry
 from webui.shell.sidebar import WORKING_SHORT_SIDE
+from webui.shell.state import Choices, sample_choice
+from webui.views import compare_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # AppTest.from_string scripts import webui from the repository root
@@ -167,13 +169,35 @@ def test_gradcam_explains_any_class(at: AppTest) -> None:
     assert "Grad-CAM now explains **tench**" in _texts(at)
 
 
-def test_compare_aligns_backbones_and_recovers_offline(at: AppTest) -> None:
+def test_compare_opens_on_backbones_ready_offline(at: AppTest) -> None:
+    # ResNet-50's pretrained weights are not in this test's empty cache: the page must not open on them.
     at.switch_page("app_pages/compare.py").run()
-    assert not at.exception
+    assert not at.exception and not at.error
     assert at.multiselect(key="_w_compare.rows").value == [
         "efficientnet_lite0/pretrained",
-        "resnet50/pretrained",
+        "efficientnet_lite0/untrained",
     ]
+
+
+def test_compare_offers_another_backbone_when_it_is_ready() -> None:
+    cat = sample_choice("cat")
+    # Untrained weights need no download: ResNet-50 is ready and is offered first.
+    assert compare_rows.default(Choices("efficientnet_lite0", "untrained", cat)) == [
+        "efficientnet_lite0/untrained",
+        "resnet50/untrained",
+    ]
+    assert compare_rows.default(Choices("resnet50", "untrained", cat))[1] == "efficientnet_lite0/untrained"
+    # ResNet-50 pretrained is not in this test's cache; the bundled Lite0 is.
+    assert compare_rows.default(Choices("resnet50", "pretrained", cat)) == [
+        "resnet50/pretrained",
+        "efficientnet_lite0/pretrained",
+    ]
+
+
+def test_compare_aligns_backbones_and_recovers_offline(at: AppTest) -> None:
+    at.switch_page("app_pages/compare.py").run()
+    at.multiselect(key="_w_compare.rows").set_value(["efficientnet_lite0/pretrained", "resnet50/pretrained"]).run()
+    assert not at.exception
     assert any("ResNet-50: the pretrained weights are not available" in e.value for e in at.error)
     text = _texts(at)
     for stride in (2, 4, 8, 16, 32):

@@ -60,6 +60,29 @@ CUT_OFF_JS = """() => {
   }
   return [...new Set(cut)];
 }"""
+#: Texts of the main area drawn smaller than 12 px (unreadable on a projector): [text, size in px].
+SMALL_TEXT_JS = """() => {
+  const small = [];
+  for (const e of document.querySelectorAll('[data-testid="stMain"] *')) {
+    if (!e.offsetParent) continue;
+    const ownText = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!ownText) continue;
+    const size = parseFloat(getComputedStyle(e).fontSize);
+    if (size < 12) small.push([e.innerText.trim().slice(0, 60), size]);
+  }
+  return small;
+}"""
+#: Pictures of the main area at least ``minWidth`` px wide that lie wholly within the first screen
+#: (from the top of the page, not scrolled): [[width, bottom], ...].
+FIRST_SCREEN_PICTURES_JS = """(minWidth) => {
+  const pictures = [];
+  for (const img of document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')) {
+    const box = img.getBoundingClientRect();
+    if (box.width >= minWidth && box.top >= 0 && box.bottom <= window.innerHeight)
+      pictures.push([Math.round(box.width), Math.round(box.bottom)]);
+  }
+  return pictures;
+}"""
 #: The first picture of the main area at least 60 px wide (a page's main figure): [top, bottom] in px.
 MAIN_FIGURE_JS = """() => {
   const img = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')]

@@ -23,11 +23,10 @@ from tests.e2e.helpers import (
     CUT_OFF_JS,
     EXCEPTION,
     LAUNCH,
-    MAIN_FIGURE_JS,
     Server,
     streamlit_server,
 )
-from tests.e2e.test_browser import SETTLE_TIMEOUT_MS, _screenshot_dir, _settle
+from tests.e2e.test_browser import SETTLE_TIMEOUT_MS, _settle
 from webui import lessons
 from webui.lessons import progress as lesson_progress
 from webui.shell.links import LESSON_COUNT
@@ -187,26 +186,6 @@ def test_a_link_opened_in_a_fresh_browser_reproduces_the_view(server: Server, br
     sidebar.get_by_text("Now showing: An orange dahlia").wait_for(timeout=SETTLE_TIMEOUT_MS)
     first.context.close()
     second.context.close()
-
-
-# ------------------------------------------------------------------------------------ projector mode
-
-
-@pytest.mark.parametrize("path", list(PAGES))
-def test_projector_mode_puts_the_figure_first_and_cuts_no_label(server: Server, browser, path: str) -> None:
-    page = browser.new_page(viewport=PROJECTOR)
-    query = "picture=cat&present=1" + ("&lesson=1&answers=b" if path == "lessons" else "")
-    _open(page, server, path, query)
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    assert sidebar.evaluate("e => e.getBoundingClientRect().right") <= 1  # folded away
-    page.wait_for_function(MAIN_FIGURE_JS, timeout=SETTLE_TIMEOUT_MS)
-    _settle(page)
-    figure = page.evaluate(MAIN_FIGURE_JS)
-    assert figure[1] <= PROJECTOR["height"], f"{path or 'home'}: {figure}"
-    assert page.evaluate(CUT_OFF_JS) == []
-    if path == "":
-        page.screenshot(path=str(_screenshot_dir() / "projector.png"))
-    page.close()
 
 
 # ------------------------------------------------------------------------- what a first-time user met

@@ -1,7 +1,7 @@
 """Links that open the same view: the session's choices in the URL query, and back.
 
-The URL names (``picture``, ``backbone``, ``weights``, ``layer``, ``channel``, ``target``, ``lesson``,
-``answers``, ``present``) are mapped onto the session keys the pages use, here and nowhere else. A page's
+The URL names (``picture``, ``backbone``, ``weights``, ``layer``, ``channel``, ``target``, ``opacity``,
+``lesson``, ``answers``, ``present``) are mapped onto the session keys the pages use, here and nowhere else. A page's
 widgets need no change: they are bound to session keys by :func:`webui.shell.state.persistent`, and this module
 fills those keys from the URL and writes them back.
 
@@ -9,11 +9,15 @@ fills those keys from the URL and writes them back.
   the URL holds something this session did not write: a link opened in a fresh browser, or an "explore
   this" link (``st.page_link(..., query_params=...)``). Invalid values are ignored with a small notice.
 * :func:`write_url` (called by :func:`webui.page_setup`) writes the view's values back after each change.
-* :func:`share_control` draws "Copy link to this view" in the sidebar.
+* :func:`share_control` draws the link in the sidebar, and :func:`copy_button` the "Copy link" button
+  that stays in the page's top right corner, also in projector mode where the sidebar is folded away.
+  A shared link leaves the lesson answers out unless the teacher asks for them.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -35,6 +39,10 @@ TARGET_MODE = "target_mode"  # Grad-CAM: "top" or "other"
 TARGET_CLASS = "target_class"  # Grad-CAM's chosen class
 ATTR_TARGET = "attr.target"  # Pixel attributions' class
 SPLIT_CLASS = "heads.split_class"  # heads: the class whose score is split
+#: Each page's opacity slider: an overlay's look is part of the view a teacher shares.
+OPACITY_KEYS = {"gradcam": "cam_opacity", "feature_buildup": "opacity"}
+#: Session key of the sidebar's "with my answers" choice for shared lesson links.
+SHARE_ANSWERS = "_links.share_answers"
 CLASSES = 1000  # every backbone's ImageNet head
 #: Lessons 1 to 7, then 8: the "check yourself" quiz (webui.lessons holds one entry per lesson).
 LESSON_COUNT = 7
@@ -98,10 +106,15 @@ _READERS: dict[str, Callable[[Mapping[str, object], str, str], object]] = {
     "layer": _layer,
     "channel": lambda s, p, b: s.get(CHANNEL) if p == "feature_buildup" else None,
     "target": lambda s, p, b: _target(s, p),
+    "opacity": lambda s, p, b: _opacity_text(s.get(OPACITY_KEYS[p])) if p in OPACITY_KEYS else None,
     "lesson": lambda s, p, b: s.get(LESSON) if p == "lessons" else None,
     "answers": lambda s, p, b: s.get(ANSWERS) if p == "lessons" else None,
     "present": lambda s, p, b: 1 if s.get(PRESENT) else None,
 }
+
+
+def _opacity_text(value: object) -> str | None:
+    return None if value is None else f"{float(value):g}"  # type: ignore[arg-type]
 
 
 def view_params(page: str) -> dict[str, str]:
@@ -206,6 +219,13 @@ def apply(query: Mapping[str, str]) -> list[str]:
             state[SPLIT_CLASS] = target
         else:
             bad("target", query["target"], f"a class number from 0 to {CLASSES - 1}")
+    if "opacity" in query:
+        opacity = _fraction(query["opacity"])
+        if opacity is None:
+            bad("opacity", query["opacity"], "a number from 0 to 1, such as 0.55")
+        else:
+            for key in OPACITY_KEYS.values():
+                state[key] = opacity
     if "lesson" in query:
         lesson = _integer(query["lesson"])
         if lesson is not None and 1 <= lesson <= LESSON_COUNT + 1:
@@ -233,6 +253,13 @@ def _integer(text: str) -> int | None:
     return int(text) if re.fullmatch(r"\d{1,6}", text) else None
 
 
+def _fraction(text: str) -> float | None:
+    """A slider value from 0 to 1 on the sliders' 0.05 grid, or None."""
+    if not re.fullmatch(r"(0|1)(\.\d{1,4})?", text) or float(text) > 1:
+        return None
+    return round(round(float(text) / 0.05) * 0.05, 2)
+
+
 # ------------------------------------------------------------------------------------ the control
 
 
@@ -242,10 +269,25 @@ def link(params: Mapping[str, str]) -> str:
     return f"{base}?{urlencode(params)}" if params else base or "?"
 
 
-def share_control(params: Mapping[str, str], *, upload: bool) -> None:
-    """The sidebar's "Copy link to this view": the link, with Streamlit's copy button on hover."""
+def shared_params(params: Mapping[str, str], *, answers: bool) -> dict[str, str]:
+    """The query a shared link carries: this view's, without the lesson answers unless ``answers``
+    (a class opening the teacher's link should answer for itself)."""
+    return {name: value for name, value in params.items() if answers or name != "answers"}
+
+
+def share_control(params: Mapping[str, str], *, upload: bool) -> dict[str, str]:
+    """The sidebar's "Copy link to this view": the link (Streamlit's copy button on hover) and, on a lesson,
+    whether it carries the answers given so far. Returns the shared link's query."""
     st.markdown("**Copy link to this view**")
-    st.code(link(params), language=None, wrap_lines=True)
+    with_answers = False
+    if "answers" in params:
+        with_answers = st.checkbox(
+            "With the answers given so far",
+            key=SHARE_ANSWERS,
+            help="Off: whoever opens the link answers the lessons for themselves.",
+        )
+    shared = shared_params(params, answers=with_answers)
+    st.code(link(shared), language=None, wrap_lines=True)
     if upload:
         st.caption(
             ":material/warning: Your own picture cannot travel in a link: whoever opens it sees the "
@@ -253,3 +295,50 @@ def share_control(params: Mapping[str, str], *, upload: bool) -> None:
         )
     else:
         st.caption("An uploaded picture cannot travel in a link; a sample picture can.")
+    return shared
+
+
+#: The button: fixed in the top right corner beside Streamlit's menu, so that it is one click away on every
+#: page and in projector mode. The browser builds the address from its own location (the one the class
+#: reached, behind nginx too) and the view's query; ``execCommand`` copies where ``navigator.clipboard`` is
+#: missing (a plain-http address other than localhost is not a secure context).
+_COPY_BUTTON = """
+<style>
+.bv-copy-link { position: fixed; top: 0.55rem; right: 3.6rem; z-index: 1000001; }
+.bv-copy-link button { font: inherit; font-size: 16px; padding: 0.3rem 0.8rem; border-radius: 0.5rem;
+  border: 1px solid rgba(49, 51, 63, 0.3); background: #fff; color: rgb(49, 51, 63); cursor: pointer; }
+.bv-copy-link button:hover { border-color: #0b57d0; color: #0b57d0; }
+/* The button floats; its element must not push the page down by the column's gap. */
+[data-testid="stElementContainer"]:has(.bv-copy-link) { margin-bottom: -1rem !important; }
+</style>
+<div class="bv-copy-link"><button type="button" id="bv-copy-link" data-query=QUERY
+  title="Copy a link that opens this page with the same picture, backbone and settings">Copy link</button></div>
+<script>
+(() => {
+  const button = document.getElementById("bv-copy-link");
+  if (!button || button.dataset.ready) return;
+  button.dataset.ready = "1";
+  button.addEventListener("click", async () => {
+    const query = button.dataset.query;
+    const url = location.origin + location.pathname + (query ? "?" + query : "");
+    let copied = false;
+    try { await navigator.clipboard.writeText(url); copied = true; } catch (e) {}
+    if (!copied) {
+      const area = document.createElement("textarea");
+      area.value = url; document.body.appendChild(area); area.select();
+      try { copied = document.execCommand("copy"); } catch (e) {}
+      area.remove();
+    }
+    button.dataset.copied = copied ? url : "";
+    button.textContent = copied ? "Link copied" : "Copy failed: use the link in the sidebar";
+    setTimeout(() => { button.textContent = "Copy link"; }, 2500);
+  });
+})();
+</script>
+"""
+
+
+def copy_button(params: Mapping[str, str]) -> None:
+    """The "Copy link" button in the page's top right corner, copying this view's shared link."""
+    query = html.escape(json.dumps(urlencode(params)), quote=False)
+    st.html(_COPY_BUTTON.replace("QUERY", query), unsafe_allow_javascript=True)

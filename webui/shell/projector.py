@@ -46,7 +46,32 @@ def sidebar_state() -> str:
     return "collapsed" if on() else "expanded"
 
 
+#: Folds the sidebar once per page load: ``initial_sidebar_state`` yields to the browser's memory of a
+#: sidebar the user once opened (Streamlit keeps it in localStorage), which would leave a projected page
+#: ~880 px wide. Once only, so that the teacher can open the sidebar again.
+FOLD_JS = """
+<script>
+(() => {
+  if (window.bvSidebarFolded) return;
+  window.bvSidebarFolded = true;
+  let tries = 0;
+  const fold = () => {
+    const sidebar = document.querySelector('[data-testid="stSidebar"]');
+    if (sidebar && sidebar.getAttribute("data-collapsed") === "false") {
+      const button = sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (button) { button.click(); return; }
+    }
+    if (!sidebar && ++tries < 20) setTimeout(fold, 100);
+  };
+  fold();
+})();
+</script>
+"""
+
+
 def inject() -> None:
     """Adds the page CSS to this run, and the projector CSS when the mode is on (a style-only ``st.html``
-    takes no space)."""
+    takes no space), with the script that folds a remembered open sidebar."""
     st.html(BASE_CSS + (CSS if on() else ""))
+    if on():
+        st.html(FOLD_JS, unsafe_allow_javascript=True)

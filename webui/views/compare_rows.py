@@ -8,6 +8,7 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.core.backbones import WEIGHT_CHOICES
+from backbone_viz.files import weights as weights_mod
 from webui.shell.state import Choices
 
 #: Session key of the chosen rows.
@@ -36,10 +37,32 @@ def title(picked: str) -> str:
     return f"{bv.get_spec(backbone(picked)).title} · {weights(picked)}"
 
 
+#: The partner Compare offers first when it is ready: the most familiar backbone, built unlike Lite0.
+_FIRST_PARTNER = "resnet50"
+
+
+def ready(picked: str) -> bool:
+    """Whether the row runs on this machine without a download (untrained, bundled or in the cache)."""
+    if weights(picked) == "untrained":
+        return True
+    spec = bv.get_spec(backbone(picked))
+    return spec.bundled or (
+        spec.weights_file is not None and weights_mod.cached_path(spec.weights_file) is not None
+    )
+
+
 def default(choices: Choices) -> list[str]:
-    """The sidebar's backbone and weights, then ResNet-50 (or the bundled backbone) with the same weights."""
-    others = [n for n in ("resnet50", bv.list_backbones()[0].name) if n != choices.backbone]
-    return [row(choices.backbone, choices.weights), row(others[0], choices.weights)]
+    """The sidebar's backbone and weights, then a partner that is ready on this machine: another backbone
+    with the same weights (ResNet-50 first), else the same backbone with the other weights, so that a
+    class's first sight of the page is never a failed download."""
+    first = row(choices.backbone, choices.weights)
+    names = sorted((spec.name for spec in bv.list_backbones()), key=lambda n: n != _FIRST_PARTNER)
+    partners = [row(n, choices.weights) for n in names if n != choices.backbone]
+    other = next(w for w in WEIGHT_CHOICES if w != choices.weights)
+    for candidate in [*partners, row(choices.backbone, other)]:
+        if ready(candidate):
+            return [first, candidate]
+    return [first]
 
 
 def make_untrained(picked: str) -> None:

@@ -210,6 +210,11 @@ def top5_lines(result: bv.Activations) -> str:
     return "  \n".join(f"{_percent(p.probability)} {p.label}" for p in result.predictions)
 
 
+def top5_inline(result: bv.Activations) -> str:
+    """The top-5 on one line: ``"37% tiger cat, 37% Egyptian cat, ..."``."""
+    return ", ".join(f"{_percent(p.probability)} {p.label}" for p in result.predictions)
+
+
 def _percent(probability: float) -> str:
     """``"37%"``, or ``"0.1%"`` below 1 % (an untrained head's guesses would all read 0 %)."""
     return f"{probability:.0%}" if probability >= 0.01 else f"{probability:.1%}"

@@ -1,0 +1,149 @@
+"""Every page as a class sees it on a projector: Chromium at 1280 × 720 in projector mode.
+
+For each page: its main figure (a page's own number of pictures, each at least 150 px wide) lies wholly in the
+first screen, no text of the main area is drawn under 12 px and none is cut off. Also the teacher's
+"Copy link" button and a sidebar the browser remembers as open. Screenshots of each first screen are
+written for people to read (``BACKBONE_VIZ_SCREENSHOTS``, else ``test-artifacts/screenshots``).
+
+Starts ``streamlit run app.py`` (offline, its own torch cache). Skipped only when ``/usr/bin/chromium`` is
+missing and ``CI`` is unset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.e2e.helpers import (
+    CHROMIUM,
+    CUT_OFF_JS,
+    EXCEPTION,
+    FIRST_SCREEN_PICTURES_JS,
+    LAUNCH,
+    SMALL_TEXT_JS,
+    Server,
+    streamlit_server,
+)
+from tests.e2e.test_browser import SETTLE_TIMEOUT_MS, _screenshot_dir, _settle
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason=f"{CHROMIUM} is missing (install Debian's chromium package); this test must run in CI",
+)
+PROJECTOR = {"width": 1280, "height": 720}
+#: The smallest picture a projected class can read, in CSS px at 1280 px wide.
+READABLE_PX = 150
+#: For each page: its path, the query that opens it, a text that tells it has drawn, and how many pictures
+#: of at least READABLE_PX make its main figure (all of them in the first screen).
+VIEWS = {
+    "home": ("", "", "What does a CNN backbone see?", 6),
+    "lessons": ("lessons", "&lesson=1&answers=b", "Lessons: how a backbone sees", 1),
+    "feature_buildup": ("feature_buildup", "", "Feature build-up: from edges to objects", 5),
+    "inside_block": ("inside_block", "", "Inside a block: how backbones are built", 1),
+    "atlas": ("atlas", "", "Feature atlas: what each stage looks for", 4),
+    "gradcam": ("gradcam", "", "Grad-CAM: where did the network look?", 5),
+    "attributions": ("attributions", "", "Pixel attributions: which pixels count?", 4),
+    "compare": ("compare", "", "Compare backbones", 6),
+    "heads": ("heads", "", "Backbone → heads: one backbone, many heads", 1),
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with streamlit_server(tmp_path_factory.mktemp("projector-server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        launched = p.chromium.launch(**LAUNCH)
+        yield launched
+        launched.close()
+
+
+def _open(page: Page, server: Server, view: str, extra: str = "") -> None:
+    path, query, title, _count = VIEWS[view]
+    page.goto(f"{server.url}/{path}?picture=cat&present=1{query}{extra}")
+    page.get_by_text(title, exact=True).first.wait_for(timeout=SETTLE_TIMEOUT_MS)
+    _settle(page)
+    boxes = page.locator(EXCEPTION)
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_each_page_shows_its_figure_first_readable_and_whole(server: Server, browser, view: str) -> None:
+    page = browser.new_page(viewport=PROJECTOR)
+    _open(page, server, view)
+    assert page.locator('[data-testid="stSidebar"]').evaluate("e => e.getBoundingClientRect().right") <= 1
+    page.screenshot(path=str(_screenshot_dir() / f"projector-{view}.png"))
+    pictures = page.evaluate(FIRST_SCREEN_PICTURES_JS, READABLE_PX)
+    assert len(pictures) >= VIEWS[view][3], f"{view}: pictures in the first screen {pictures}"
+    assert page.evaluate(SMALL_TEXT_JS) == []
+    assert page.evaluate(CUT_OFF_JS) == []
+    page.close()
+
+
+@pytest.mark.parametrize("view", ["inside_block", "gradcam", "compare", "attributions"])
+def test_vgg_untrained_pages_stay_readable_and_whole(server: Server, browser, view: str) -> None:
+    # VGG-16: full-size first stage, 13 blocks and 0.1 % guesses, where labels were cut off before.
+    page = browser.new_page(viewport=PROJECTOR)
+    _open(page, server, view, "&backbone=vgg16&weights=untrained")
+    pictures = page.evaluate(FIRST_SCREEN_PICTURES_JS, READABLE_PX)
+    assert len(pictures) >= VIEWS[view][3], f"{view}: pictures in the first screen {pictures}"
+    assert page.evaluate(SMALL_TEXT_JS) == []
+    assert page.evaluate(CUT_OFF_JS) == []
+    page.close()
+
+
+def test_copy_link_is_one_click_and_keeps_the_view(server: Server, browser) -> None:
+    context = browser.new_context(viewport=PROJECTOR)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    _open(page, server, "gradcam", "&opacity=0.85")
+    page.get_by_role("button", name="Copy link").click()
+    page.get_by_role("button", name="Link copied").wait_for(timeout=5_000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f"{server.url}/gradcam?")
+    query = {name: values[0] for name, values in parse_qs(urlparse(copied).query).items()}
+    assert query == {
+        "picture": "cat",
+        "backbone": "efficientnet_lite0",
+        "weights": "pretrained",
+        "opacity": "0.85",
+        "present": "1",
+    }
+    # The copied link opens the same view in a fresh browser, opacity included.
+    other = browser.new_context(viewport=PROJECTOR).new_page()
+    other.goto(copied)
+    other.get_by_text(VIEWS["gradcam"][2]).wait_for(timeout=SETTLE_TIMEOUT_MS)
+    _settle(other)
+    slider = other.locator('[data-testid="stSlider"]').filter(has_text="Opacity of Grad-CAM")
+    assert "0.85" in slider.inner_text()
+    other.context.close()
+    context.close()
+
+
+def test_projector_mode_folds_a_sidebar_the_browser_remembers_open(server: Server, browser) -> None:
+    context = browser.new_context(viewport=PROJECTOR)
+    first = context.new_page()
+    _open(first, server, "home")
+    first.locator('[data-testid="stExpandSidebarButton"]').click()
+    sidebar = first.locator('[data-testid="stSidebar"]')
+    first.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stSidebar\"]').getAttribute('data-collapsed') === 'false'"
+    )
+    assert sidebar.evaluate("e => e.getBoundingClientRect().right") > 200  # the browser now remembers it open
+    second = context.new_page()
+    _open(second, server, "gradcam")
+    second.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stSidebar\"]').getAttribute('data-collapsed') === 'true'",
+        timeout=5_000,
+    )
+    second.wait_for_timeout(500)  # the fold's transition
+    assert second.locator('[data-testid="stSidebar"]').evaluate("e => e.getBoundingClientRect().right") <= 1
+    context.close()
