@@ -133,17 +133,15 @@ def test_projector_mode_folds_a_sidebar_the_browser_remembers_open(server: Serve
     first = context.new_page()
     _open(first, server, "home")
     first.locator('[data-testid="stExpandSidebarButton"]').click()
-    sidebar = first.locator('[data-testid="stSidebar"]')
+    # Open and wide: the browser now remembers the sidebar open.
     first.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stSidebar\"]').getAttribute('data-collapsed') === 'false'"
+        "() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right > 200",
+        timeout=5_000,
     )
-    assert sidebar.evaluate("e => e.getBoundingClientRect().right") > 200  # the browser now remembers it open
     second = context.new_page()
     _open(second, server, "gradcam")
     second.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stSidebar\"]').getAttribute('data-collapsed') === 'true'",
+        "() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right <= 1",
         timeout=5_000,
     )
-    second.wait_for_timeout(500)  # the fold's transition
-    assert second.locator('[data-testid="stSidebar"]').evaluate("e => e.getBoundingClientRect().right") <= 1
     context.close()
