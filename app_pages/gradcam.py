@@ -124,11 +124,21 @@ if left is None:
     top5()
 last_h, last_w = result.gradcam[spec.stages[-1].last.name].shape
 st.subheader("Why the rows look so different")
+if choices.weights == "pretrained":
+    last_line = (
+        f"**The last stage is coarse but meaningful.** Its map is tiny ({last_h} × {last_w} here), so the "
+        "bright blob is blurry, but it sits on the object, because this is the stage the head reads."
+    )
+else:
+    last_line = (
+        f"**The last stage is coarse.** Its map is tiny ({last_h} × {last_w} here), so the bright blob is "
+        "blurry. With untrained weights it need not sit on any object: the head has learned nothing, so "
+        "its guess has no evidence to point at."
+    )
 st.markdown(
     "- **Early stages are noisy.** Their maps are big and every pixel sees only a small patch, so the "
     "evidence for a whole class is scattered over edges and specks.\n"
-    f"- **The last stage is coarse but meaningful.** Its map is tiny ({last_h} × {last_w} here), so the "
-    "bright blob is blurry, but it sits on the object, because this is the stage the head reads.\n"
+    f"- {last_line}\n"
     "- That is why Grad-CAM is usually shown for the last stage only."
 )
 widgets.report_button(lambda: result, stem, key="gc.dl.report")

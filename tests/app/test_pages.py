@@ -369,3 +369,13 @@ def test_download_shows_progress_and_a_failure_is_explained(
     assert "Try again in a minute." in details[0].markdown[0].value
     assert not any("stopped halfway" in e.value for e in at.error)
     assert not at.get("progress")  # the bar is gone once the download ended
+
+
+@pytest.mark.parametrize("weights", ["pretrained", "untrained"])
+def test_gradcam_says_the_last_stage_sits_on_the_object_only_when_trained(at: AppTest, weights: str) -> None:
+    at.radio(key="_w_weights").set_value(weights).run()
+    at.switch_page("app_pages/gradcam.py").run()
+    assert not at.exception
+    text = _texts(at)
+    assert ("it sits on the object" in text) == (weights == "pretrained")
+    assert "7 × 7 here" in text  # Lite0's last stage, as the map beside it
