@@ -31,6 +31,9 @@ tab_sees, tab_new, tab_detect = st.tabs(
 
 # ------------------------------------------------------------------------------ 1. what the head sees
 with tab_sees:
+    split = head_reads.class_to_split(choices, result)
+    contributions, problem = head_reads.score_split(choices, split)
+    head_reads.what_the_head_reads(choices, split, contributions)
     if spec.head_splits:
         widgets.explain(
             f"The head never looks at the picture. It reads **{width} numbers**: each channel of the last "
@@ -41,16 +44,11 @@ with tab_sees:
     else:
         widgets.explain(
             f"The head never looks at the picture. {spec.title}'s head reads the last stage's maps through "
-            "three fully connected layers; below are the "
-            f"**{width} numbers** that its last layer reads. Unlike the other backbones, this head does not "
-            "split into one share per channel: see why below."
+            f"three fully connected layers; the bars are the largest of the **{width} numbers** that its "
+            "last layer reads. Unlike the other backbones, this head does not split into one share per "
+            "channel: the note beside the bars says why."
         )
-    split = head_reads.class_to_split(choices, result)
-    contributions, problem = head_reads.score_split(choices, split)
-    head_reads.what_the_head_reads(choices, split, contributions)
-    if not spec.head_splits:
-        head_reads.why_no_split(spec)
-    elif problem is not None:
+    if problem is not None:
         st.error(f"{problem.message}\n\n{problem.hint}")
     if contributions is not None:
         head_reads.score_added_up(choices, split, contributions)
@@ -84,22 +82,17 @@ with tab_new:
 
 # -------------------------------------------------------------------- 3. detection and segmentation
 with tab_detect:
-    widgets.explain(
-        "A **detector** draws a box around every object; a **segmenter** colours every pixel by its class. "
-        "Both start from a classification backbone like this one, but read several stages, not just the "
-        "last. Below are the three maps a detector takes from this backbone for your picture: notice how "
-        "the fine map keeps small details in place and the coarse map has few, large cells."
-    )
     levels = bv.feature_pyramid(result)
     detector_maps.pyramid_maps(choices, result, levels)
+    widgets.explain(detector_maps.what_to_notice(levels))
     detector_maps.pyramid_table(levels, result.input_image.width)
     st.subheader("Why a detector needs maps at several scales")
     st.markdown(
         "A bird 20 pixels wide is smaller than one cell of the stride-32 map, where its features are mixed "
         "with the sky around it; in the stride-8 map it covers several cells. A cat filling the picture needs "
         "the coarse map, whose cells see the whole cat. So a detector's **neck**, such as a **feature pyramid "
-        "network (FPN)**, takes all three maps, passes the meaning of the coarse ones down to the fine ones, "
-        "and its head looks for objects at every scale."
+        "network (FPN)**, takes the maps of several strides, passes the meaning of the coarse ones down to "
+        "the fine ones, and its head looks for objects at every scale."
     )
     st.subheader("How real detectors and segmenters reuse a ResNet-50 backbone")
     st.markdown(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -17,6 +20,7 @@ if str(ROOT) not in sys.path:
 SAMPLES = ROOT / "assets" / "samples"
 PAGE = "app_pages/heads.py"
 TIMEOUT = 60
+PARTS = json.loads((SAMPLES / "parts.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -53,7 +57,9 @@ def test_page_shows_all_three_sections(at: AppTest) -> None:
     ]
     assert not at.error
     text = _texts(at)
-    assert "What the head reads: 1280 numbers" in text  # EfficientNet-Lite0's pooled vector
+    assert "What the head reads: 1280 numbers" in text  # EfficientNet-Lite0's pooled vector, folded
+    assert "The head reads 1280 numbers: the 8 largest" in text  # the readable bars
+    assert "What each channel adds to “tiger cat”" in text
     assert "Channels that push “tiger cat” up most" in text
     assert "Nothing trained yet" in text
     for name, shape in (("C3", "40 × 28 × 28"), ("C4", "112 × 14 × 14"), ("C5", "1280 × 7 × 7")):
@@ -61,7 +67,13 @@ def test_page_shows_all_three_sections(at: AppTest) -> None:
     assert "Why a detector needs maps at several scales" in text
     assert "Faster R-CNN" in text and "RetinaNet" in text and "DeepLab" in text
     assert sum(len(image.value) for image in at.image) >= 2 + 2 * 6 + 4  # strips, channel maps, pyramid
-    assert len(at.get("vega_lite_chart")) == 1  # the contribution bars
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2  # the largest numbers and what the channels add
+    assert all('"fontSize":14' in chart.proto.spec.replace(" ", "") for chart in charts)
+    assert "the whole picture (339 × 339 px)" not in text  # C4 seen from a central cell only
+    assert "a cell near the centre: the whole 224 px picture (339 × 339 px" in text
+    assert "the whole 224 px picture, from every cell (851 × 851 px)" in text  # C5
+    assert "DeepLab reads the last stage" in text and "Above are the three maps" in text
 
 
 def test_contributions_add_up_to_the_logit(at: AppTest) -> None:
@@ -90,6 +102,12 @@ def test_example_set_trains_a_new_head_that_classifies_a_new_picture(at: AppTest
     assert shown["Numbers learned"] == "3,843"  # 3 × 1280 weights + 3 biases
     text = _texts(at)
     assert "Only the head was trained" in text
+    assert "a picture it was not trained on." in text  # by default: a held-out sample picture
+    # The sidebar's cat: one of its training photos, said so.
+    at.radio(key="_w_heads.test_picture").set_value("sidebar").run()
+    assert not at.exception
+    text = _texts(at)
+    assert "Not a fair test" in text
     assert "**cat** — " in text and "Grad-CAM explains this class" in text  # the new head's answer
     assert "new head: Grad-CAM for “cat”" in text and "ImageNet head: Grad-CAM for “tiger cat”" in text
     table = at.dataframe[0].value
@@ -134,7 +152,11 @@ def test_vgg_explains_why_its_score_does_not_split(at: AppTest) -> None:
     assert [link.proto.page for link in at.get("page_link")] == ["gradcam"]  # to the Grad-CAM page
     assert "Sum of contributions" not in _metrics(at)
     assert "What the head's last layer reads: 4096 numbers" in text
+    assert "The head reads 4096 numbers: the 8 largest" in text
+    assert "they are not channels" in text and "its number times the head's weight" not in text
+    assert len(at.get("vega_lite_chart")) == 1  # the largest numbers only: no split
     assert "no stride-32 map listed for VGG-16" in text  # C3 and C4 only
+    assert "Above are the two maps" in text
 
 
 def test_own_photos_too_few_or_unreadable_are_explained(at: AppTest) -> None:
@@ -172,3 +194,132 @@ def test_own_photos_too_few_or_unreadable_are_explained(at: AppTest) -> None:
     assert not at.error
     assert at.session_state["heads.head"].categories == ("cat", "coffee")
     assert "cat.jpg" in set(at.dataframe[0].value["photo"])
+
+
+# ------------------------------------------------------------------------------- the readable bars
+
+
+def test_largest_table_lists_the_largest_numbers_first() -> None:
+    from webui.views import head_reads
+
+    values = np.array([0.5, 3.0, 0.0, 2.25, 7.125], dtype=np.float32)
+    table = head_reads.largest_table(values, 3)
+    assert list(table["name"]) == ["#4", "#1", "#3"]
+    assert list(table["value"]) == [7.125, 3.0, 2.25]
+    assert list(table["label"]) == ["7.12", "3", "2.25"]
+
+
+def test_contribution_rows_are_the_channels_that_add_and_pull_most() -> None:
+    from webui.views import head_reads
+
+    weights = np.array([1.0, -2.0, 0.5, 3.0, -0.1], dtype=np.float32)
+    pooled = np.array([1.0, 1.0, 2.0, 0.5, 1.0], dtype=np.float32)
+    values = weights * pooled  # +1, -2, +1, +1.5, -0.1
+    contributions = SimpleNamespace(
+        values=values,
+        weights=weights,
+        pooled=pooled,
+        top_up=lambda k: np.array([3, 0, 2])[:k],
+        top_down=lambda k: np.array([1, 4])[:k],
+    )
+    table = head_reads.contribution_rows(contributions, 2)
+    assert list(table["name"]) == ["#3", "#0", "#1", "#4"]
+    assert list(table["label"]) == ["+1.500", "+1.000", "-2.000", "-0.100"]
+    chart = head_reads.value_bars(table).to_dict()
+    assert chart["layer"][0]["mark"]["type"] == "bar"
+
+
+# --------------------------------------------------------------------------- what one cell can see
+
+
+@pytest.mark.parametrize(
+    ("field", "stride", "sees"),
+    [
+        (67, 8, "67 × 67 px around the cell"),
+        (239, 16, "239 × 239 px around the cell"),  # wider than 224, yet the central cell misses a border
+        (240, 16, "a cell near the centre: the whole 224 px picture (240 × 240 px, wider than the picture)"),
+        (447, 32, "a cell near the centre: the whole 224 px picture (447 × 447 px, wider than the picture)"),
+        (448, 32, "the whole 224 px picture, from every cell (448 × 448 px)"),
+    ],
+)
+def test_what_one_cell_can_see(field: int, stride: int, sees: str) -> None:
+    from webui.views import detector_maps
+
+    assert detector_maps.cell_sees(field, stride, 224) == sees
+
+
+# ------------------------------------------------------------- a fair test picture, and where Grad-CAM lies
+
+
+def test_the_new_head_is_shown_a_picture_it_was_not_trained_on(at: AppTest) -> None:
+    _train_on_the_example_set(at)
+    # The example set uses the cat, coffee, astronaut and Grace Hopper pictures: the others are held out.
+    held_out = at.selectbox(key="_w_heads.held_out")
+    assert held_out.options == [
+        "A Chinese temple tower above a lake",
+        "An orange dahlia",
+        "A Falcon 9 rocket lifting off",
+    ]
+    text = _texts(at)
+    assert "A Chinese temple tower above a lake: a picture it was not trained on." in text
+    assert "Not a fair test" not in text
+    # The sidebar's cat is the first cat photo of the example set: said so, not passed off as a test.
+    at.radio(key="_w_heads.test_picture").set_value("sidebar").run()
+    assert not at.exception
+    assert "Not a fair test: the new head was trained on this picture" in _texts(at)
+
+
+def test_a_grad_cam_beside_the_face_is_pointed_out(at: AppTest) -> None:
+    at.selectbox(key="_w_sample").set_value("astronaut").run()
+    _train_on_the_example_set(at)
+    at.radio(key="_w_heads.test_picture").set_value("sidebar").run()
+    assert not at.exception
+    view = at.session_state["_heads.view"][2]
+    assert view.target.label == "person"
+    spec = bv.get_spec("efficientnet_lite0")
+    from webui.compute import heads_state
+
+    boxes = {
+        name: heads_state.box_in_crop(box, view.picture_size, spec.preprocessing)
+        for name, box in PARTS["astronaut.jpg"]["boxes"].items()
+    }
+    place = heads_state.cam_on_part(view.gradcam, boxes, "her head", spec.preprocessing.crop)
+    assert place is not None and place.share < heads_state.MOSTLY  # the helmet and the suit, not her head
+    infos = " ".join(i.value for i in at.info)
+    assert f"is mostly not on her head:** only {place.share:.0%} of it lies in a box" in infos
+    assert f"covers {place.area:.0%} of the crop" in infos
+
+
+def test_box_in_crop_follows_the_resize_and_the_centre_crop() -> None:
+    from webui.compute import heads_state
+
+    prep = bv.get_spec("efficientnet_lite0").preprocessing  # short side to 256, centre 224
+    assert (prep.resize, prep.crop) == (256, 224)
+    # 512 x 600 -> 256 x 300; the crop starts 16 px from the left and 38 px from the top.
+    assert heads_state.box_in_crop((0.5, 0.5, 1.0, 1.0), (512, 600), prep) == (112, 112, 224, 224)
+    assert heads_state.box_in_crop((0.25, 0.0, 0.5, 0.1), (512, 600), prep) == (48, 0, 112, 0)
+
+
+def test_cam_on_part_weighs_the_map_inside_the_box() -> None:
+    from webui.compute import heads_state
+
+    cam = np.zeros((4, 4), dtype=np.float32)
+    cam[3, 3] = 1.0  # bottom-right cell only
+    boxes = {"top left": (0, 0, 32, 32), "bottom right": (32, 32, 64, 64), "everything": (0, 0, 64, 64)}
+    place = heads_state.cam_on_part(cam, boxes, "top left", 64)
+    assert place is not None and place.share == pytest.approx(0.0, abs=1e-6)
+    assert place.area == 0.25 and place.brightest == "bottom right"  # the smallest box holding the peak
+    assert heads_state.cam_on_part(cam, boxes, "everything", 64).share == pytest.approx(1.0)
+    assert heads_state.cam_on_part(np.zeros((4, 4), np.float32), boxes, "top left", 64) is None
+
+
+def test_parts_file_describes_real_pictures_with_boxes_inside_them() -> None:
+    assert set(PARTS) - {"about"} == {"astronaut.jpg", "grace_hopper.jpg"}
+    for name, entry in PARTS.items():
+        if name == "about":
+            continue
+        assert (SAMPLES / name).is_file()
+        for box in entry["boxes"].values():
+            left, top, right, bottom = box
+            assert 0 <= left < right <= 1 and 0 <= top < bottom <= 1
+        assert set(entry["classes"].values()) <= set(entry["boxes"])

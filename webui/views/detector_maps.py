@@ -53,19 +53,53 @@ def pyramid_maps(choices: Choices, result: bv.AnalysisResult, levels: Sequence[b
     )
 
 
+def what_to_notice(levels: Sequence[bv.PyramidLevel]) -> str:
+    """The tab's note: which heads read which stages, and what the maps shown here are."""
+    count = {1: "the one map", 2: "the two maps", 3: "the three maps"}.get(
+        len(levels), f"the {len(levels)} maps"
+    )
+    return (
+        "A **detector** draws a box around every object; a **segmenter** colours every pixel by its class. "
+        "Both start from a classification backbone like this one. A detector such as RetinaNet reads "
+        "several stages, not just the last; a segmenter such as DeepLab reads the last stage, kept finer by "
+        f"dilated convolutions. Above are {count} a detector takes from this backbone for your picture: "
+        "notice how the fine map keeps small details in place and the coarse map has few, large cells."
+    )
+
+
+def cell_sees(receptive_field: int, stride: int, picture_side: int) -> str:
+    """What one cell of a map can see, true for the cells it names.
+
+    The receptive field is a square centred on the cell; a cell near the border has part of it outside
+    the picture. The cell nearest the centre sits at most ``stride / 2`` px off the picture's centre (so
+    a square of ``picture_side + stride`` px covers the picture from there); a cell in a corner can sit on
+    the edge itself (so only a square of ``2 * picture_side`` px covers the picture from every cell).
+
+    Args:
+        receptive_field: side of the square in px.
+        stride: picture px per map cell.
+        picture_side: side of the square crop the backbone saw.
+    """
+    side = f"{receptive_field} × {receptive_field} px"
+    if receptive_field >= 2 * picture_side:
+        return f"the whole {picture_side} px picture, from every cell ({side})"
+    if receptive_field >= picture_side + stride:
+        return f"a cell near the centre: the whole {picture_side} px picture ({side}, wider than the picture)"
+    return f"{side} around the cell"
+
+
 def pyramid_table(levels: Sequence[bv.PyramidLevel], picture_side: int) -> None:
     """One row per map: stride, shape, stage and level, what one cell can see, what it is good for."""
-
-    def sees(receptive_field: int) -> str:
-        side = f"{receptive_field} × {receptive_field} px"
-        return f"the whole picture ({side})" if receptive_field >= picture_side else side
-
     rows = "\n".join(
         f"| **{level.name}** | {level.stride} | {widgets.shape_text(level.shape)} | stage {level.layer.stage} · "
-        f"{level.layer.level} | {sees(level.layer.receptive_field)} | {use} |"
+        f"{level.layer.level} | {cell_sees(level.layer.receptive_field, level.stride, picture_side)} | {use} |"
         for level, use in zip(levels, PYRAMID_USES, strict=False)
     )
     st.markdown(
         "| map | stride | channels × height × width | stage · level | one cell can see | good for |\n"
         "|---|---|---|---|---|---|\n" + rows
+    )
+    st.caption(
+        "What a cell can see is its receptive field: a square centred on the cell. Near the border part of "
+        "the square lies outside the picture, so a cell there sees less of it."
     )

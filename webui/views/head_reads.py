@@ -3,6 +3,9 @@ each channel adds to the score, the sum, and where the channels that matter most
 
 from __future__ import annotations
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 import backbone_viz as bv
@@ -14,7 +17,11 @@ from webui.views import widgets
 from webui.views.widgets import Metric
 
 CHANNELS_SHOWN = 6  # channel maps per row: the ones that push the score up most, then down most
-BARS = 8  # bars per direction in the contribution chart
+BARS = 8  # channels per direction in the bars' PNG download
+LARGEST = 8  # the largest numbers the head reads, as labelled bars
+SPLIT_BARS = 4  # channels per direction in the figure's contribution bars
+BAR_PX = 22  # height of one bar: 14 px labels with a little air
+LARGEST_COLOUR = "#3b528b"  # viridis's blue, the colour of the activation maps
 
 
 def class_to_split(choices: Choices, result: bv.AnalysisResult) -> bv.AnalysisResult:
@@ -49,16 +56,121 @@ def score_split(
         return None, error
 
 
+def largest_table(values: np.ndarray, k: int = LARGEST) -> pd.DataFrame:
+    """The ``k`` largest of the numbers a head reads, largest first, as rows for :func:`value_bars`.
+
+    Args:
+        values: (D,) the pooled vector, one number per channel (per unit for VGG's head).
+        k: how many rows at most.
+
+    Returns:
+        Columns ``name`` (``"#112"``, the number's index), ``value`` and ``label`` (the value as written
+        at the end of its bar, 3 significant digits).
+    """
+    order = np.argsort(-np.asarray(values), kind="stable")[: max(k, 0)]
+    shown = [float(values[i]) for i in order]
+    return pd.DataFrame(
+        {
+            "name": [f"#{int(i)}" for i in order],
+            "value": shown,
+            "label": [f"{v:.3g}" for v in shown],
+            "colour": LARGEST_COLOUR,
+        }
+    )
+
+
+def contribution_rows(contributions: bv.Contributions, k: int = SPLIT_BARS) -> pd.DataFrame:
+    """The ``k`` channels that add most to the score, then the ``k`` that pull it down most.
+
+    Returns:
+        :func:`widgets.contribution_table`'s columns plus ``name``, ``value``, ``label`` (``"+0.546"``)
+        and ``colour``, as :func:`value_bars` reads them.
+    """
+    table = widgets.contribution_table(contributions, contributions.top_up(k), contributions.top_down(k))
+    table["name"] = table["channel"]
+    table["value"] = table["contribution"]
+    table["label"] = [f"{v:+.3f}" for v in table["contribution"]]
+    table["colour"] = [widgets.UP_COLOUR if v > 0 else widgets.DOWN_COLOUR for v in table["contribution"]]
+    return table
+
+
+def value_bars(table: pd.DataFrame) -> alt.Chart:
+    """Horizontal bars, first row on top, each named on the left and its value written at its end.
+
+    Fonts are 14 px, readable on a projector at 1280x720; the x range leaves room for the numbers.
+
+    Args:
+        table: rows with ``name``, ``value``, ``label`` and ``colour`` (``#rrggbb``).
+    """
+    low, high = min(float(table["value"].min()), 0.0), max(float(table["value"].max()), 0.0)
+    pad = 0.3 * ((high - low) or 1.0)
+    x = alt.X("value:Q", axis=None, scale=alt.Scale(domain=[low - (pad if low < 0 else 0), high + pad]))
+    y = alt.Y(
+        "name:N",
+        sort=None,
+        title=None,
+        axis=alt.Axis(labelFontSize=14, labelColor="#31333f", labelOverlap=False, ticks=False),
+    )
+    base = alt.Chart(table, height=BAR_PX * len(table)).encode(y=y)
+    bars = base.mark_bar().encode(x=x, color=alt.Color("colour:N", scale=None, legend=None))
+    right = base.transform_filter("datum.value >= 0").mark_text(align="left", dx=4, fontSize=14)
+    left = base.transform_filter("datum.value < 0").mark_text(align="right", dx=-4, fontSize=14)
+    zero = alt.Chart(pd.DataFrame({"value": [0.0]})).mark_rule(color="#444444").encode(x=x)
+    return alt.layer(bars, right.encode(x=x, text="label:N"), left.encode(x=x, text="label:N"), zero)
+
+
+def show_bars(table: pd.DataFrame) -> None:
+    """:func:`value_bars` at the height its rows need."""
+    st.altair_chart(value_bars(table), width="stretch", height=BAR_PX * len(table) + 16)
+
+
 def what_the_head_reads(
     choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions | None
 ) -> None:
-    """The crop beside the numbers the head reads and, when the score splits, what each adds to it."""
+    """The crop beside the largest numbers the head reads and, when the score splits, the channels that
+    add most to it and pull it down most; every number as a stripe below, folded."""
     spec, width = choices.spec, split.pooled.shape[0]
-    picture, strips = st.columns([1, 5], vertical_alignment="center")
+    largest = largest_table(split.pooled)
+    picture, reads, adds = st.columns([1, 2, 2])
     picture.image(
         widgets.shown(split.input_image, photo=True), caption="the crop the backbone saw", width="stretch"
     )
-    with strips:
+    with reads:
+        st.markdown(f"**The head reads {width} numbers: the {len(largest)} largest**")
+        show_bars(largest)
+    with adds:
+        if contributions is not None:
+            st.markdown(f"**What each channel adds to “{split.target.label}”**")
+            show_bars(contribution_rows(contributions))
+        elif not spec.head_splits:
+            why_no_split(spec)
+    first = str(largest["name"].iloc[0])
+    if contributions is not None:
+        st.caption(
+            f"Left: the channels of `{split.layers[-1].label}` with the largest averages over the picture "
+            f"({first} is channel {first[1:]}). Right: the {SPLIT_BARS} channels that push “{split.target.label}” "
+            f"up most and the {SPLIT_BARS} that pull it down most; what a channel adds is its average × the "
+            "head's weight for it."
+        )
+    elif spec.head_splits:
+        st.caption(
+            f"The channels of `{split.layers[-1].label}` with the largest averages over the picture "
+            f"({first} is channel {first[1:]})."
+        )
+    else:
+        st.caption(
+            f"The largest of the {width} numbers that {spec.title}'s last fully connected layer reads "
+            f"({first} is number {first[1:]}): they are not channels, each mixes all the channels of the last "
+            "maps."
+        )
+    every_number(choices, split, contributions)
+
+
+def every_number(choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions | None) -> None:
+    """All the numbers the head reads (and what each adds) as thin stripes, folded in an expander."""
+    spec, width = choices.spec, split.pooled.shape[0]
+    stem = heads_state.file_stem(choices)
+    with st.expander(f"All {width} numbers as stripes", icon=":material/view_week:"):
         if spec.head_splits:
             st.markdown(
                 f"**What the head reads: {width} numbers.** Each thin stripe is one channel of "
@@ -69,7 +181,6 @@ def what_the_head_reads(
                 f"**What the head's last layer reads: {width} numbers**, made by two fully connected layers "
                 "from the last stage's pooled maps (bright = large, dark = near zero)."
             )
-        stem = heads_state.file_stem(choices)
         widgets.picture(
             widgets.value_strip(split.pooled), file_name=f"{stem}-pooled.png", key="heads.dl.pooled"
         )
@@ -105,49 +216,44 @@ def why_no_split(spec: bv.BackboneSpec) -> None:
 
 
 def score_added_up(choices: Choices, split: bv.AnalysisResult, contributions: bv.Contributions) -> None:
-    """The sum of the contributions plus the bias beside the head's own score, and the largest as bars."""
+    """The sum of the contributions plus the bias beside the head's own score (the bars are above)."""
     label, values = split.target.label, contributions.values
     st.subheader(f"The score of “{label}”, added up channel by channel")
     total = float(values.sum())
     pushed, pulled = values[values > 0].sum(), values[values < 0].sum()
+    widgets.metrics(
+        [
+            Metric(
+                "Sum of contributions",
+                f"{total:.3f}",
+                f"All {len(values)} channels added up: those pushing up add {pushed:+.3f}, "
+                f"those pulling down {pulled:+.3f}.",
+            ),
+            Metric("+ bias", f"{contributions.bias:+.3f}", "One extra number per class, learned too."),
+            Metric("= sum + bias", f"{total + contributions.bias:.3f}"),
+            Metric(
+                "Head's score (logit)",
+                f"{contributions.logit:.3f}",
+                "The score the network computed for this class, before softmax turned all the "
+                "scores into probabilities.",
+            ),
+        ],
+        per_row=4,
+    )
+    st.caption(
+        "The last two numbers agree: the split is exact, not an estimate. Channels pushing up add "
+        f"{pushed:+.3f} in total, channels pulling down {pulled:+.3f}; most channels add almost "
+        "nothing."
+    )
     table = widgets.contribution_table(
         contributions, contributions.top_up(BARS), contributions.top_down(BARS)
     )
-    sums, chart = st.columns([2, 3])
-    with sums:
-        widgets.metrics(
-            [
-                Metric(
-                    "Sum of contributions",
-                    f"{total:.3f}",
-                    f"All {len(values)} channels added up: those pushing up add {pushed:+.3f}, "
-                    f"those pulling down {pulled:+.3f}.",
-                ),
-                Metric("+ bias", f"{contributions.bias:+.3f}", "One extra number per class, learned too."),
-                Metric("= sum + bias", f"{total + contributions.bias:.3f}"),
-                Metric(
-                    "Head's score (logit)",
-                    f"{contributions.logit:.3f}",
-                    "The score the network computed for this class, before softmax turned all the "
-                    "scores into probabilities.",
-                ),
-            ],
-            per_row=2,
-        )
-        st.caption(
-            "The last two numbers agree: the split is exact, not an estimate. Channels pushing up add "
-            f"{pushed:+.3f} in total, channels pulling down {pulled:+.3f}; most channels add almost "
-            "nothing."
-        )
-    with chart:
-        st.markdown(f"**The {len(table)} channels that matter most for “{label}”**")
-        st.altair_chart(widgets.contribution_chart(table), width="stretch", height=26 * len(table) + 70)
-        widgets.download_png(
-            lambda: widgets.contribution_figure(table, f"What each channel adds to the score of “{label}”"),
-            f"{heads_state.file_stem(choices)}-contribution-bars-{split.target.index}.png",
-            key="heads.dl.bars",
-            label="Bars (PNG)",
-        )
+    widgets.download_png(
+        lambda: widgets.contribution_figure(table, f"What each channel adds to the score of “{label}”"),
+        f"{heads_state.file_stem(choices)}-contribution-bars-{split.target.index}.png",
+        key="heads.dl.bars",
+        label=f"The {len(table)} channels that matter most (PNG)",
+    )
 
 
 def channels_on_the_picture(

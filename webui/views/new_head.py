@@ -107,12 +107,15 @@ def train(choices: Choices, classes: Sequence[ClassPhotos], *, from_examples: bo
     """Fits the learner's head on ``classes`` and keeps it; what goes wrong is shown with ``st.error``."""
     examples: dict[str, list[Image.Image]] = {}
     names: dict[tuple[str, int], str] = {}
+    seen: set[str] = set()
     unreadable = False
     for label, items in classes:
         if from_examples:
             photos = [(f"{label} {i + 1}", photo) for i, photo in enumerate(items)]
+            seen |= {heads_state.fingerprint(photo) for _, photo in photos}
         else:
-            photos, problems = heads_state.read_photos(items)
+            photos, problems, fingerprints = heads_state.read_photos(items)
+            seen |= fingerprints
             for name, error in problems:
                 st.error(f"**{name} could not be used.** {error.message}\n\n{error.hint}")
                 unreadable = True
@@ -131,7 +134,7 @@ def train(choices: Choices, classes: Sequence[ClassPhotos], *, from_examples: bo
     except bv.HeadError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         return
-    heads_state.keep_head(head, names)
+    heads_state.keep_head(head, names, frozenset(seen))
 
 
 def head_for_another_backbone(choices: Choices, head: bv.LinearHead) -> None:
@@ -206,25 +209,67 @@ def trained_head(choices: Choices, head: bv.LinearHead) -> None:
         )
 
 
-def head_on_a_new_picture(choices: Choices, result: bv.AnalysisResult, head: bv.LinearHead) -> None:
-    """A picture (the sidebar's or an upload) through the new head beside the ImageNet head's answer."""
-    st.subheader("The new head looks at a new picture")
-    which = widgets.choice(
-        "Picture for the new head",
-        {"sidebar": f"the sidebar's picture ({choices.image.caption})", "upload": "a picture I upload here"},
-        key="heads.test_picture",
-        horizontal=True,
-    )
-    image, imagenet = choices.image, result
-    if which == "upload":
+def _test_picture(
+    choices: Choices, result: bv.AnalysisResult, head: bv.LinearHead
+) -> tuple[ImageChoice, bv.AnalysisResult] | None:
+    """Asks which picture to show the new head: by default a sample picture it was not trained on.
+
+    Returns:
+        The picture and the ImageNet head's analysis of it, or ``None`` while there is none to show.
+    """
+    held_out = heads_state.samples_not_trained_on()
+    options = {
+        "sidebar": f"the sidebar's picture ({choices.image.caption})",
+        "upload": "a picture I upload here",
+    }
+    if held_out:
+        options = {"held_out": "a picture it was not trained on", **options}
+    which = widgets.choice("Picture for the new head", options, key="heads.test_picture", horizontal=True)
+    if which == "sidebar":
+        return choices.image, result
+    if which == "held_out":
+        by_name = {picture.name: picture for picture in held_out}
+        names = list(by_name)
+        default = choices.image.name if choices.image.name in by_name else names[0]
+        name = st.selectbox(
+            "A sample picture it was not trained on",
+            names,
+            format_func=lambda n: by_name[n].caption,
+            **persistent("heads.held_out", default, options=names),
+        )
+        image = by_name[name]
+        st.caption(
+            f"The {len(names)} sample pictures that were not among its training photos. For a fair test on "
+            f"a class it knows ({', '.join(head.categories)}), upload a new photo of one."
+        )
+    else:
         file = st.file_uploader("Picture for the new head", type=list(EXTENSIONS), key="heads.test_upload")
         if file is None:
             st.caption("Upload a picture to see what the new head calls it.")
-            return
+            return None
         image = ImageChoice.from_bytes("upload", file.name, f"your picture {file.name}", file.getvalue())
-        imagenet = analysis(choices.backbone, choices.weights, image, key="heads.test")
-        if imagenet is None:
-            return
+    if image.sha256 == choices.image.sha256:
+        return image, result
+    imagenet = analysis(choices.backbone, choices.weights, image, key="heads.test")
+    return None if imagenet is None else (image, imagenet)
+
+
+def head_on_a_new_picture(choices: Choices, result: bv.AnalysisResult, head: bv.LinearHead) -> None:
+    """A picture (by default one it was not trained on) through the new head beside the ImageNet head's
+    answer, and where the new head's Grad-CAM lies when the picture's parts are known."""
+    st.subheader("The new head looks at a picture")
+    picked = _test_picture(choices, result, head)
+    if picked is None:
+        return
+    image, imagenet = picked
+    if heads_state.trained_on(image):
+        st.warning(
+            f"**Not a fair test: the new head was trained on this picture** ({image.caption}). Recognising "
+            "a photo it has already seen proves little: pick “a picture it was not trained on”.",
+            icon=":material/warning:",
+        )
+    else:
+        st.markdown(f"**{image.caption}: a picture it was not trained on.**")
     try:
         view = heads_state.head_view(choices.backbone, choices.weights, image, head)
     except bv.BackboneVizError as error:
@@ -253,6 +298,9 @@ def head_on_a_new_picture(choices: Choices, result: bv.AnalysisResult, head: bv.
         caption=f"ImageNet head: Grad-CAM for “{imagenet.target.label}”",
         width="stretch",
     )
+    on_part = heads_state.where_cam_lies(view, image, choices.spec.preprocessing)
+    if on_part is not None:
+        cam_on_part_note(on_part, view.target.label)
     shape = widgets.shape_text(imagenet.activations[layer.name].shape)
     st.caption(
         f"Both Grad-CAMs come from the same {shape} maps of `{layer.label}` (stage {last_stage.index}): the "
@@ -273,7 +321,26 @@ def head_on_a_new_picture(choices: Choices, result: bv.AnalysisResult, head: bv.
     )
     st.info(
         f"**A head can only choose among its own classes.** This one knows only {', '.join(head.categories)}: "
-        "show it a rocket or a flower (pick one in the sidebar) and it still answers one of those, often very "
-        "sure. It has never learned to say “none of these”.",
+        "show it a picture of something else, a rocket or a flower, and it still answers one of those, often "
+        "very sure. It has never learned to say “none of these”.",
         icon=":material/priority_high:",
+    )
+
+
+def cam_on_part_note(on_part: heads_state.CamOnPart, label: str) -> None:
+    """Says whether the new head's Grad-CAM lies on the part that shows ``label``, or mostly elsewhere."""
+    inside = f"{on_part.share:.0%} of it lies in a box drawn around {on_part.part}, which covers {on_part.area:.0%} of the crop"
+    if on_part.share >= heads_state.MOSTLY:
+        st.caption(f"The new head's Grad-CAM for “{label}” lies mostly on {on_part.part}: {inside}.")
+        return
+    brightest = (
+        f" Its brightest place is on {on_part.brightest}."
+        if on_part.brightest not in (None, on_part.part)
+        else ""
+    )
+    st.info(
+        f"**The new head's Grad-CAM for “{label}” is mostly not on {on_part.part}:** only {inside}."
+        f"{brightest} A head trained on a few photos can learn any cue that came with them (a suit, a "
+        f"uniform, a background) rather than the {label} itself.",
+        icon=":material/visibility:",
     )
