@@ -37,18 +37,28 @@ result = webui.analysis_or_stop(choices) if wants_gradcam else webui.activations
 
 if number != QUIZ:
     lesson = LESSONS[number - 1]
-    st.subheader(titles[number])
     question = lesson.question(spec)
-    # In projector mode an answered question folds away, so that the figure is on the first screen.
+    # In projector mode an answered lesson shows its figure first, below one folded line that holds the
+    # title and the question, at four fifths of the width, so that it fits the first screen; the verdict
+    # follows it.
     answered = projector.on() and progress.answer_of(number - 1) is not None
-    with st.expander(f"The question: {question.text}") if answered else st.container():
-        choice = progress.ask(question, number - 1)
-    if choice is None:
-        st.caption("Answer first: the figure and what to notice appear once you have chosen.")
-    else:
-        progress.verdict(question, choice)
-        lesson.reveal(choices, result)
+    if answered:
+        with st.expander(f"**{titles[number]}** · the question: {question.text}"):
+            choice = progress.ask(question, number - 1)
+        with st.columns([4, 1])[0]:
+            lesson.reveal(choices, result)
+        if choice is not None:
+            progress.verdict(question, choice)
         progress.explore_link(lesson.explore(choices, result))
+    else:
+        st.subheader(titles[number])
+        choice = progress.ask(question, number - 1)
+        if choice is None:
+            st.caption("Answer first: the figure and what to notice appear once you have chosen.")
+        else:
+            progress.verdict(question, choice)
+            lesson.reveal(choices, result)
+            progress.explore_link(lesson.explore(choices, result))
 else:
     st.subheader("Check yourself")
     questions = quiz(spec, result)

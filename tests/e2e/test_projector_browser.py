@@ -41,7 +41,9 @@ READABLE_PX = 150
 #: of at least READABLE_PX make its main figure (all of them in the first screen).
 VIEWS = {
     "home": ("", "", "What does a CNN backbone see?", 6),
-    "lessons": ("lessons", "&lesson=1&answers=b", "Lessons: how a backbone sees", 1),
+    "lessons": ("lessons", "&lesson=1&answers=b", "Lessons: how a backbone sees", 6),
+    "lesson 2": ("lessons", "&lesson=2&answers=-a", "Lessons: how a backbone sees", 3),
+    "lesson 4": ("lessons", "&lesson=4&answers=---d", "Lessons: how a backbone sees", 3),
     "feature_buildup": ("feature_buildup", "", "Feature build-up: from edges to objects", 5),
     "inside_block": ("inside_block", "", "Inside a block: how backbones are built", 1),
     "atlas": ("atlas", "", "Feature atlas: what each stage looks for", 4),
