@@ -11,6 +11,9 @@ from webui.shell import links
 from webui.shell.state import persistent
 from webui.views import featurevis_view, widgets
 
+#: Session key of the (backbone, layer) the channel choice was made in.
+CHANNEL_LAYER = "channel.layer"
+
 choices = webui.page_setup()
 spec = choices.spec
 
@@ -82,7 +85,9 @@ facts[2].metric(
     f"{layer.receptive_field} px",
     help="The side of the square of the picture that can change one map pixel",
 )
-facts[3].metric("Level", f"{layer.level} · stage {layer.stage}")
+facts[3].metric(
+    "Level", f"{layer.level} · stage {layer.stage}", help=f"In the model's code this layer is `{layer.name}`."
+)
 
 controls = st.columns([2, 2, 3])
 k_options = [k for k in (4, 8, 16, 32, 64) if k <= channels_total] or [channels_total]
@@ -140,11 +145,16 @@ channel_options = [int(c) for c in channels]
 linked = links.linked_channel(layer.name)  # a link's channel, even outside the most active ones
 if linked is not None and linked not in channel_options:
     channel_options.append(linked)
+# A channel number means nothing in another layer: on a new layer, start from its most active channel,
+# or from the channel a link asked for in this layer.
+if st.session_state.get(CHANNEL_LAYER) != (spec.name, layer.name):
+    st.session_state[CHANNEL_LAYER] = (spec.name, layer.name)
+    st.session_state[links.CHANNEL] = linked if linked is not None else channel_options[0]
 channel = pick[0].selectbox(
     "Channel",
     channel_options,
     format_func=lambda c: f"#{c} (rank {int((means > means[c]).sum()) + 1}, mean {means[c]:.3g})",
-    **persistent("channel", channel_options[0], options=channel_options),
+    **persistent(links.CHANNEL, channel_options[0], options=channel_options),
 )
 opacity = pick[1].slider("Opacity of the map", 0.0, 1.0, step=0.05, **persistent("opacity", 0.6))
 one = activation[channel]

@@ -9,9 +9,10 @@ from webui.compute import block_cache
 from webui.shell import projector
 from webui.shell.state import persistent
 from webui.views import block_view, widgets
-from webui.views.block_diagram import draw_block, thumb_channels
+from webui.views.block_diagram import draw_block, readable_width, style_for, thumb_channels
 
-PROJECTOR_DIAGRAM = 900  # px
+PROJECTOR_HEIGHT = 250  # px of the first screen left for the diagram, below the title, the slider and a banner
+PROJECTOR_WIDTH = 1180  # px: the page's width on a 1280 px screen
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -48,15 +49,23 @@ except bv.BackboneVizError as error:
 
 first, last = inside.parts[0], inside.parts[-1]
 st.subheader(f"{block.label}: {get_kind(block.kind).title}")
+
+# The diagram comes right under its heading, so that it stays on a projector's first screen; its facts follow.
+diagram = draw_block(block, inside)
+if projector.on():
+    # As tall as the rest of a 1280 × 720 first screen allows, but never so small that its text is under
+    # 12 px, nor wider than the page or than drawn.
+    fit = round(PROJECTOR_HEIGHT * diagram.width / diagram.height)
+    readable = readable_width(diagram, style_for(block, maps=True))
+    shown_width: int | str = min(diagram.width, PROJECTOR_WIDTH, max(fit, readable))
+else:
+    shown_width = "stretch"
+st.image(widgets.shown(diagram), width=shown_width)
 st.markdown(
-    f"Stage {block.stage} of {spec.title} {widgets.level_badge(spec.layer(block.name).level)} · block "
-    f"{names.index(name) + 1} of {len(names)} · {widgets.shape_text(first.shape)} in → "
+    f"Stage {block.stage} of {spec.title} {widgets.level_badge(spec.layer(block.name).level)} · "
+    f"{block_view.place_text(spec, block)} · {widgets.shape_text(first.shape)} in → "
     f"{widgets.shape_text(last.shape)} out"
 )
-
-diagram = draw_block(block, inside)
-# In projector mode the diagram is drawn narrower, so that all of it is on a 1280 × 720 first screen.
-st.image(widgets.shown(diagram), width=PROJECTOR_DIAGRAM if projector.on() else "stretch")
 st.caption(
     "Each box shows one strongly active channel of that part for your picture (bright = strongly active); "
     "the arrows carry the maps, with their channels and size. "
@@ -99,8 +108,9 @@ block_view.ablation_section(choices, result)
 # ----------------------------------------------------------------------------------- backbone families
 st.subheader("Four families, four ideas")
 st.caption(
-    "Each card draws a typical block of the family from its spec. Depth counts the blocks listed in "
-    "backbone-viz, one per layer you can browse in Feature build-up."
+    "Each card draws a typical block of its family. The blocks counted are the ones a backbone repeats; "
+    "convolutions before them (the stem) or after them, where a backbone has some, are not counted. The "
+    "number in a name like ResNet-50 or VGG-16 counts layers, not blocks."
 )
 block_view.family_cards(choices)
 st.page_link(

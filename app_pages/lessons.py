@@ -39,14 +39,12 @@ if number != QUIZ:
     lesson = LESSONS[number - 1]
     question = lesson.question(spec)
     # In projector mode an answered lesson shows its figure first, below one folded line that holds the
-    # title and the question, at four fifths of the width, so that it fits the first screen; the verdict
-    # follows it.
+    # title and the question, so that it fits the first screen; the verdict follows it.
     answered = projector.on() and progress.answer_of(number - 1) is not None
     if answered:
         with st.expander(f"**{titles[number]}** · the question: {question.text}"):
             choice = progress.ask(question, number - 1)
-        with st.columns([4, 1])[0]:
-            lesson.reveal(choices, result)
+        lesson.reveal(choices, result)
         if choice is not None:
             progress.verdict(question, choice)
         progress.explore_link(lesson.explore(choices, result))

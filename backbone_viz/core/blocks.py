@@ -15,12 +15,22 @@ Every listed layer of a backbone is the output of one block, so blocks and layer
   With a shortcut, ``project`` plays the part of F(x).
 
 A part whose role is ``shortcut`` and that is the identity names the same node as ``input``.
+
+**Counting blocks.** A backbone repeats one kind of block: its *repeated blocks* (see
+:func:`repeated_blocks`) are the run from the first to the last block of its most common kind. The plain
+convolutions before them are its *stem* (ResNet's 7x7 convolution, GoogLeNet's three convolutions, Lite0's
+first 3x3) and those after them its *last convolution* (Lite0's 1x1 convolution to 1280 channels); neither
+is counted. VGG is plain throughout, so each of its convolutions (with its ReLU, and the max pool that
+follows five of them) is one of its repeated blocks: VGG-16 has 13, its name also counting the three fully
+connected layers after the backbone. Every count of blocks and every "block i of N" uses this one rule.
 Each family module of :mod:`backbone_viz.zoo` builds its backbones' blocks; ``tests/test_blocks.py``
 checks every block of every backbone against the traced graph and real shapes.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -87,19 +97,84 @@ class BlockSpec:
 
 
 def plain_block(
-    layer: LayerSpec, input_node: str, conv: str, relu: str, pool: str | None, relu_label: str
+    layer: LayerSpec,
+    input_node: str,
+    conv: str,
+    relu: str,
+    pool: str | None,
+    relu_label: str,
+    *,
+    kernel: int = 3,
+    conv_label: str | None = None,
+    pool_label: str = "2×2 max pool (halves the map)",
 ) -> BlockSpec:
-    """A ``"plain"`` block: a convolution, its activation (``relu_label`` says which, and what comes with
-    it), and the max pool that follows where there is one (``pool``)."""
+    """A ``"plain"`` block: a convolution (``kernel`` × ``kernel``; ``conv_label`` says more), its
+    activation (``relu_label`` says which, and what comes with it), and the max pool that follows where
+    there is one (``pool``, described by ``pool_label``)."""
     parts = [
         PartSpec(input_node, "input", "input"),
-        PartSpec(conv, "3×3 convolution" if relu_label == "ReLU" else "convolution", "conv"),
+        PartSpec(conv, conv_label or f"{kernel}×{kernel} convolution", "conv"),
         PartSpec(relu, relu_label, "relu"),
     ]
     if pool is not None:
-        parts.append(PartSpec(pool, "2×2 max pool (halves the map)", "pool"))
+        parts.append(PartSpec(pool, pool_label, "pool"))
     parts.append(PartSpec(pool or relu, "output", "output"))
-    return BlockSpec(layer.name, layer.label, "plain", layer.stage, tuple(parts))
+    return BlockSpec(layer.name, layer.label, "plain", layer.stage, tuple(parts), kernel=kernel)
+
+
+Place = Literal["stem", "repeated", "after"]
+
+
+@dataclass(frozen=True)
+class BlockPlace:
+    """Where a block sits in its backbone (see "Counting blocks" in the module docstring).
+
+    Attributes:
+        place: ``"stem"`` (before the repeated blocks), ``"repeated"`` or ``"after"`` (after them).
+        index: its 1-based position among the blocks of its place.
+        count: how many blocks share its place.
+        repeated: how many repeated blocks the backbone has (its count of blocks).
+    """
+
+    place: Place
+    index: int
+    count: int
+    repeated: int
+
+
+def _body(blocks: Sequence[BlockSpec]) -> tuple[int, int]:
+    """Indices ``(start, stop)`` of the repeated blocks in ``blocks``: from the first to the last block of
+    the most common kind (on a tie, the kind met first)."""
+    if not blocks:
+        return 0, 0
+    kind = Counter(b.kind for b in blocks).most_common(1)[0][0]
+    at = [i for i, b in enumerate(blocks) if b.kind == kind]
+    return at[0], at[-1] + 1
+
+
+def repeated_blocks(blocks: Sequence[BlockSpec]) -> tuple[BlockSpec, ...]:
+    """The blocks a backbone repeats, the ones its count of blocks counts: every block but the stem's
+    convolutions before them and the last convolution after them (decided by kind, not by name)."""
+    start, stop = _body(blocks)
+    return tuple(blocks[start:stop])
+
+
+def block_place(blocks: Sequence[BlockSpec], name: str) -> BlockPlace:
+    """Where the block ``name`` (module name or label) sits among ``blocks``.
+
+    Raises:
+        ValueError: no block of that name.
+    """
+    index = next((i for i, b in enumerate(blocks) if name in (b.name, b.label)), None)
+    if index is None:
+        raise ValueError(f"no block {name!r}; choose one of: {', '.join(b.label for b in blocks)}")
+    start, stop = _body(blocks)
+    repeated = stop - start
+    if index < start:
+        return BlockPlace("stem", index + 1, start, repeated)
+    if index >= stop:
+        return BlockPlace("after", index - stop + 1, len(blocks) - stop, repeated)
+    return BlockPlace("repeated", index - start + 1, repeated, repeated)
 
 
 def find_block(spec: BackboneSpec, key: str) -> BlockSpec:
@@ -111,5 +186,8 @@ def find_block(spec: BackboneSpec, key: str) -> BlockSpec:
     for block in spec.blocks:
         if key in (block.name, block.label):
             return block
+    for layer in spec.layers:  # a label a layer had before (old links and scripts)
+        if key in layer.former_labels:
+            return find_block(spec, layer.name)
     choices = ", ".join(b.label for b in spec.blocks)
     raise ValueError(f"{spec.title} has no block {key!r}; choose one of: {choices}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from backbone_viz.core.blocks import BlockSpec
+from backbone_viz.core.blocks import BlockPlace, BlockSpec, block_place, repeated_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +47,8 @@ class LayerSpec:
         channels: number of feature maps C of the output (C, h, w).
         stride: input pixels per output pixel, so h = input height / stride.
         receptive_field: side, in input pixels, of the square that can influence one output pixel.
+        former_labels: labels it had before, still found by :meth:`BackboneSpec.layer` so that old links
+            and scripts keep working (never shown).
     """
 
     name: str
@@ -56,6 +58,7 @@ class LayerSpec:
     channels: int
     stride: int
     receptive_field: int
+    former_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,22 @@ class BackboneSpec:
         )
 
     @property
+    def repeated_blocks(self) -> tuple[BlockSpec, ...]:
+        """The blocks the backbone repeats, the ones every count of its blocks counts: all blocks but the
+        stem's convolutions before them and the last convolution after them
+        (:func:`backbone_viz.core.blocks.repeated_blocks`)."""
+        return repeated_blocks(self.blocks)
+
+    def block_place(self, key: str) -> BlockPlace:
+        """Where the block ``key`` (name or label) sits: in the stem, ``index`` of the repeated blocks, or
+        after them.
+
+        Raises:
+            ValueError: no such block.
+        """
+        return block_place(self.blocks, key)
+
+    @property
     def feature_info(self) -> tuple[FeatureInfo, ...]:
         """The deepest map at each stride, one per stage (timm's ``feature_info``).
 
@@ -210,6 +229,9 @@ def find_layer(layers: Sequence[LayerSpec], key: str, *, owner: str = "This back
     """
     for layer in layers:
         if key in (layer.name, layer.label):
+            return layer
+    for layer in layers:
+        if key in layer.former_labels:
             return layer
     choices = ", ".join(layer.label for layer in layers)
     raise ValueError(f"{owner} has no layer {key!r}; choose one of: {choices}")

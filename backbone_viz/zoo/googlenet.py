@@ -52,14 +52,14 @@ def googlenet_blocks(layers: Sequence[LayerSpec]) -> tuple[BlockSpec, ...]:
         n = layer.name
         pool = _GOOGLENET_POOL_AFTER.get(n)
         if n.startswith("conv"):
-            kernel = {"conv1": "7×7 convolution, stride 2", "conv2": "1×1 convolution", "conv3": "3×3 convolution"}[n]
+            kernel = {"conv1": "7×7 convolution (stride 2)", "conv2": "1×1 convolution", "conv3": "3×3 convolution"}[n]
             parts = [
                 PartSpec(previous, "input", "input"),
                 PartSpec(f"{n}.conv", kernel, "conv"),
                 PartSpec(f"{n}.relu", "batch norm + ReLU", "relu"),
             ]
             if pool is not None and n != "conv2":
-                parts.append(PartSpec(pool, "3×3 max pool, stride 2 (halves the map)", "pool"))
+                parts.append(PartSpec(pool, "3×3 max pool (stride 2, halves the map)", "pool"))
             parts.append(PartSpec(parts[-1].name, "output", "output"))
             blocks.append(BlockSpec(n, layer.label, "plain", layer.stage, tuple(parts), kernel=int(kernel[0])))
             previous = parts[-1].name

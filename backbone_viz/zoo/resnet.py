@@ -73,7 +73,12 @@ def resnet_blocks(layers: Sequence[LayerSpec], design: BlockDesign) -> tuple[Blo
     except a basic block's first stage, which keeps 64 channels at stride 4), else the input itself.
     """
     stem, *rest = layers
-    blocks = [plain_block(stem, "x", "conv1", "relu", "maxpool", "batch norm + ReLU")]
+    blocks = [
+        plain_block(
+            stem, "x", "conv1", "relu", "maxpool", "batch norm + ReLU", kernel=7,
+            conv_label="7×7 convolution (stride 2)", pool_label="3×3 max pool (stride 2, halves the map)",
+        )
+    ]  # fmt: skip
     previous, previous_channels = "maxpool", stem.channels
     for layer in rest:
         stage, index = (int(p) for p in layer.name.removeprefix("layer").split("."))

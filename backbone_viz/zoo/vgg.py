@@ -1,8 +1,10 @@
 """VGG-16 and VGG-19 (Simonyan & Zisserman, 2014): plain stacks of 3x3 convolutions.
 
 torchvision's ``vgg16`` and ``vgg19`` (ImageNet weights ``IMAGENET1K_V1``). Every convolution is a layer,
-shown after its ReLU and labelled ``conv{block}_{i}`` as in the paper; five of them are followed by a
-2x2 max pool.
+shown after its ReLU and labelled ``conv{group}_{i}`` as in the paper; the last of each of the five groups
+is followed by a 2x2 max pool. Each convolution (with its ReLU, and its max pool where one follows) is one
+block, so VGG-16 has 13 blocks: the 16 of its name also counts the three fully connected layers after the
+backbone.
 """
 
 from __future__ import annotations
@@ -111,9 +113,10 @@ register_family(
         "VGG",
         2014,
         ("vgg16", "vgg19"),
-        "features.8",
-        "Depth from the smallest filters: only 3×3 convolutions, stacked. Two of them see as far as one 5×5 "
-        "with fewer weights.",
+        # conv2_1: a typical block, with no max pool after it (only the last block of each group has one).
+        "features.6",
+        "Depth from the smallest filters: only 3×3 convolutions, stacked, and a max pool after each group of "
+        "them. Two of them see as far as one 5×5 with fewer weights.",
         "Simonyan & Zisserman, 2014",
     )
 )

@@ -57,6 +57,8 @@ def test_the_block_is_drawn_with_this_pictures_maps_and_numbers(lite0_page: AppT
     assert "blocks.1.1 · stage 2" in slider.options
     text = _texts(at)
     assert "blocks.1.1: an inverted residual block" in text
+    # Counted among the 16 repeated blocks: not the stem before them, nor the last convolution after them.
+    assert "· block 3 of 16 ·" in text and "of 18" not in text
     # The diagram, the crop in the sidebar, the family cards (4) and the original Grad-CAM need no click.
     assert _images(at) >= 1 + 1 + 4
     assert "comes from the shortcut" in text and "from the branch" in text  # the energy share
@@ -64,6 +66,10 @@ def test_the_block_is_drawn_with_this_pictures_maps_and_numbers(lite0_page: AppT
     for family in ("VGG · 2014", "GoogLeNet · 2014", "ResNet · 2015", "EfficientNet · 2019"):
         assert family in text
     assert "138.4 M parameters" in text and "4.7 M parameters" in text
+    assert "**EfficientNet-Lite0**: 16 blocks," in text and "**ResNet-18**: 8 blocks," in text
+    assert "**VGG-16**: 13 blocks (5 of them end in a max pool)," in text
+    assert "**GoogLeNet (Inception v1)**: 9 blocks," in text
+    assert "backbone-viz" not in text  # no developer wording
 
 
 def test_removing_the_block_changes_the_top5(lite0_page: AppTest) -> None:
@@ -100,7 +106,10 @@ def test_a_block_without_a_shortcut_says_why_it_cannot_be_removed(lite0_page: Ap
     at.select_slider(key="_w_block.efficientnet_lite0").set_value("bn2").run()
     assert not at.exception
     text = _texts(at)
-    assert "head_conv cannot be removed: it turns 320 channels into 1280" in text
+    assert "last_conv cannot be removed: it turns 320 channels into 1280" in text
+    assert "the last convolution, after the 16 blocks" in text
+    at.select_slider(key="_w_block.efficientnet_lite0").set_value("bn1").run()
+    assert "the stem, before the 16 blocks" in _texts(at)
     assert "inside.remove" not in [b.key for b in at.button]
     at.select_slider(key="_w_block.efficientnet_lite0").set_value("blocks.1.1").run()
 
@@ -111,7 +120,7 @@ def test_remove_each_block_in_turn_draws_the_chart_and_says_what_it_shows(lite0_
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 1
     text = _texts(at)
-    assert "9 of the 18 blocks can be removed" in text
+    assert "9 of the 16 blocks can be removed; the others cannot" in text
     assert "6 of the 9 removals left **tiger cat** on top" in text
     assert "No single removal broke the backbone" in text
     # Kept for everyone: the next run shows the chart without a click.

@@ -102,6 +102,44 @@ def test_a_link_opens_a_lesson_with_its_answers() -> None:
     assert at.query_params["answers"] == "aba"
 
 
+@pytest.mark.parametrize(
+    ("query", "sentence"),
+    [
+        (
+            {},
+            "EfficientNet-Lite0 is built from 16 blocks, with one convolution before them (the stem) and one "
+            "convolution after them; this one, blocks.1.1, is an inverted residual block.",
+        ),
+        (
+            {"backbone": "vgg16", "weights": "untrained"},
+            "VGG-16 is built from 13 blocks, each one convolution and its activation; this one, conv2_1, is a "
+            "plain block.",
+        ),
+    ],
+)
+def test_lesson_7_counts_the_blocks_without_the_stem_and_the_last_convolution(
+    query: dict[str, str], sentence: str
+) -> None:
+    at = _open({"picture": "cat", "lesson": "7", "answers": "------a", **query})
+    assert not at.exception
+    text = _texts(at)
+    assert sentence in text
+    assert "built from 18 blocks" not in text
+
+
+def test_lessons_1_and_3_put_the_last_convolution_in_the_backbone() -> None:
+    """Lite0's 1x1 convolution to 1280 channels is stage 5's last layer: no lesson calls it the head's."""
+    at = _open({"picture": "cat", "lesson": "3", "answers": "a-c"})
+    assert not at.exception
+    text = _texts(at)
+    assert "One map pixel of last_conv can be changed by a 851 × 851 px square" in text
+    at.session_state["lesson"] = 1
+    at.run()
+    text += _texts(at)
+    assert "The backbone is everything up to stage 5: it gives 1280 maps of 7 × 7." in text
+    assert "head_conv" not in text
+
+
 def test_the_quiz_scores_the_answers() -> None:
     at = _open({"lesson": str(lesson_progress.QUIZ)})
     quiz = lessons.quiz(bv.get_spec("efficientnet_lite0"), _analysis())
@@ -189,3 +227,42 @@ def test_home_lists_every_page_and_says_how_stages_shrink() -> None:
     # The sentence about the real backbone only stands once the analysis is there.
     at = _open({"backbone": "vgg16", "weights": "pretrained"}, page="app_pages/home.py")
     assert at.error and "looking at your picture" not in _texts(at)
+
+
+# ------------------------------------------------------------------------------------------ lesson 6
+
+
+@pytest.mark.parametrize(
+    ("query", "sentences"),
+    [
+        (
+            {},
+            [
+                "The 8 largest of the 1280 numbers EfficientNet-Lite0's classifier head reads for your picture",
+                "The classifier head reads 1280 numbers: each channel of the last stage's map, averaged over "
+                "the whole picture. The ImageNet head turns them into 1000 scores.",
+                "only 3843 weights (1280 per class plus a bias)",
+                "a detector such as RetinaNet takes 3 maps of stages 3, 4 and 5 (40 × 28 × 28, 112 × 14 × 14, "
+                "1280 × 7 × 7)",
+            ],
+        ),
+        (
+            {"backbone": "vgg16", "weights": "untrained"},
+            [
+                "The 8 largest of the 4096 numbers the last layer of VGG-16's classifier head reads",
+                "its last layer turns these 4096 numbers into 1000 scores",
+                "a detector such as RetinaNet takes 2 maps of stages 4 and 5 (512 × 28 × 28, 512 × 14 × 14)",
+            ],
+        ),
+    ],
+)
+def test_lesson_6_says_which_head_reads_the_numbers_and_which_reads_maps(
+    query: dict[str, str], sentences: list[str]
+) -> None:
+    at = _open({"picture": "cat", "lesson": "6", "answers": "-----d", **query})
+    assert not at.exception
+    text = _texts(at)
+    for sentence in sentences:
+        assert sentence in text
+    assert "every head" not in text  # a detector's head reads maps, not these numbers
+    assert len(at.get("vega_lite_chart")) == 1  # the largest numbers as labelled bars, not a stripe

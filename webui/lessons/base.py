@@ -11,6 +11,7 @@ import streamlit as st
 import backbone_viz as bv
 from webui.compute import figures
 from webui.lessons.progress import Explore, Question
+from webui.shell import projector
 from webui.shell.state import Choices
 from webui.views import widgets
 
@@ -26,6 +27,14 @@ class Lesson:
     reveal: Callable[[Choices, bv.Activations], None]
     explore: Callable[[Choices, bv.Activations], Explore]
     gradcam: bool = False
+
+
+def picture_columns(count: int) -> list:
+    """``count`` columns for a row of pictures. In projector mode a spare column keeps 3 pictures to
+    about 300 px, so that an answered lesson's row lies in the first screen of a 1280 × 720 projector."""
+    if not projector.on() or count > 4:
+        return st.columns(count)
+    return st.columns([1.0] * count + [0.3 * count])[:count]
 
 
 def maps_row(choices: Choices, result: bv.Activations) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.explain.facts import edge_channel, edges
-from webui.lessons.base import Lesson, view
+from webui.lessons.base import Lesson, picture_columns, view
 from webui.lessons.progress import Explore, Question
 from webui.shell.state import Choices
 from webui.views import widgets
@@ -33,7 +33,7 @@ def _r2(choices: Choices, result: bv.Activations) -> None:
     channel, r, median = edge_channel(result, layer)
     maps = result.activations[layer.name]
     crop = result.input_image
-    cells = st.columns(3)
+    cells = picture_columns(3)
     cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
     edge_map = edges(crop, (maps.shape[2], maps.shape[1]))
     cells[1].image(

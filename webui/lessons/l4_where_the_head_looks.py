@@ -7,7 +7,7 @@ import streamlit as st
 import backbone_viz as bv
 from backbone_viz import render
 from backbone_viz.explain.facts import SPOT_LEVEL, spots
-from webui.lessons.base import Lesson, view
+from webui.lessons.base import Lesson, picture_columns, view
 from webui.lessons.progress import Explore, Question
 from webui.shell.state import Choices
 from webui.views import widgets
@@ -31,7 +31,7 @@ def _q4(spec: bv.BackboneSpec) -> Question:
 def _r4(choices: Choices, result: bv.AnalysisResult) -> None:
     spec, crop = choices.spec, result.input_image
     first, last = spec.stages[0], spec.stages[-1]
-    cells = st.columns(3)
+    cells = picture_columns(3)
     cells[0].image(widgets.shown(crop, photo=True), caption="your picture", width="stretch")
     count = {}
     for cell, stage in zip(cells[1:], (first, last), strict=True):

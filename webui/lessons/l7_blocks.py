@@ -12,7 +12,7 @@ from webui.lessons.progress import Explore, Question
 from webui.shell.state import Choices
 from webui.views import widgets
 from webui.views.block_diagram import draw_block
-from webui.views.block_view import default_block
+from webui.views.block_view import count_sentence, default_block
 
 
 def _q7(spec: bv.BackboneSpec) -> Question:
@@ -46,8 +46,8 @@ def _r7(choices: Choices, result: bv.Activations) -> None:
     else:
         shortcut = kind.no_shortcut
     st.markdown(
-        f":material/visibility: {spec.title} is built from {len(spec.blocks)} blocks; this one, "
-        f"{block.label}, is {kind.title}. {shortcut} The boxes show your picture inside it."
+        f":material/visibility: {count_sentence(spec)}; this one, {block.label}, is {kind.title}. {shortcut} "
+        "The boxes show your picture inside it."
     )
 
 

@@ -13,6 +13,7 @@ projector at 1280 × 720 showing the picture about 900 px wide.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -60,8 +61,8 @@ class Style:
 
 
 PAGE = Style(thumb=160, box=206, title_px=31, detail_px=24, shape_px=26, gap=124, cross_gap=26, lane=54,
-             detail_lines=3)  # fmt: skip
-INCEPTION_PAGE = Style(thumb=118, box=268, title_px=31, detail_px=24, shape_px=26, gap=92, cross_gap=30,
+             detail_lines=4)  # fmt: skip
+INCEPTION_PAGE = Style(thumb=88, box=268, title_px=31, detail_px=24, shape_px=26, gap=56, cross_gap=30,
                        lane=54, detail_lines=3)  # fmt: skip
 CARD = Style(thumb=0, box=300, title_px=32, detail_px=26, shape_px=28, gap=46, cross_gap=14, lane=40,
              detail_lines=2, margin=14)  # fmt: skip
@@ -137,7 +138,7 @@ def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_E
     out_name = block.part("output").name
 
     def node(part: bv.PartSpec, main: int, cross: float = 0.0, *, title: str | None = None) -> _Node:
-        t, d = _split(part.label)[0], _detail(part.label)
+        t, d = _short(_split(part.label)[0]), _detail(part.label)
         if compact and part.role in ("expand", "depthwise", "project"):
             t, d = part.role, _compact(part.label)
         elif compact:
@@ -178,7 +179,10 @@ def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_E
         if shortcut.name == parts["input"].name:  # identity: an arrow around the branch
             text = "shortcut" if compact else "shortcut: the input itself"
             edges.append(_Edge(first.key, total.key, shortcut=True, text=text))
-        else:  # a 1x1 projection on the shortcut lane, above the branch
+        elif not compact:  # the page: the projection written on the arrow keeps one row of boxes, low
+            text = f"shortcut: {_detail(shortcut.label)}"
+            edges.append(_Edge(first.key, total.key, shortcut=True, text=text))
+        else:  # a 1x1 projection on the shortcut lane, beside the branch
             proj = node(
                 shortcut,
                 (first.main + total.main) // 2 or 1,
@@ -188,6 +192,25 @@ def _layout(block: bv.BlockSpec, *, compact: bool) -> tuple[list[_Node], list[_E
             nodes.append(proj)
             edges += [_Edge(first.key, proj.key, shortcut=True), _Edge(proj.key, total.key, shortcut=True)]
     return nodes, edges
+
+
+#: The smallest text a diagram may show, in screen pixels (a projector's 1280 × 720 screen).
+MIN_TEXT_PX = 12
+
+
+def style_for(block: bv.BlockSpec, *, maps: bool) -> Style:
+    """The sizes :func:`draw_block` uses for ``block``: the page's (with maps) or a card's (without)."""
+    inception = get_kind(block.kind).side_by_side
+    if maps:
+        return INCEPTION_PAGE if inception else PAGE
+    return INCEPTION_CARD if inception else CARD
+
+
+def readable_width(image: Image.Image, style: Style, *, text_px: int = MIN_TEXT_PX) -> int:
+    """The narrowest width, in screen pixels, at which ``image`` (drawn with ``style``) still shows its
+    smallest text ``text_px`` tall."""
+    smallest = min(style.title_px, style.detail_px, style.shape_px)
+    return math.ceil(image.width * text_px / smallest)
 
 
 def orientation_for(block: bv.BlockSpec) -> Orientation:
@@ -218,21 +241,23 @@ def draw_block(
     if orientation is None:
         orientation = orientation_for(block) if inside is not None else "vertical"
     if style is None:
-        inception = get_kind(block.kind).side_by_side
-        style = (
-            (INCEPTION_PAGE if inception else PAGE)
-            if inside is not None
-            else (INCEPTION_CARD if inception else CARD)
-        )
+        style = style_for(block, maps=inside is not None)
     if inside is None:
         style = Style(**{**style.__dict__, "thumb": 0})
     nodes, edges = _layout(block, compact=compact)
     shapes = {} if inside is None else {p.name: p.shape for p in inside.parts}
     title_font, detail_font = render.font(style.title_px, True), render.font(style.detail_px)
     shape_font = render.font(style.shape_px)
+    horizontal = orientation == "horizontal"
+    # A box on the shortcut lane (a 1x1 projection) shows no map when drawn left to right, so that the
+    # two rows of boxes stay low enough for a projector's first screen.
+    lane_nodes = [n for n in nodes if n.cross < 0 and not get_kind(block.kind).side_by_side]
 
-    # Each box's text lines and size (w across, h down, in pixels, whatever the orientation).
-    room = style.box - 2 * style.pad
+    # Each box's text lines and size (w across, h down, in pixels, whatever the orientation). A box is
+    # wide enough for the longest word of its title, so that no text runs over its edge.
+    words = [word for n in nodes for word in n.title.split()]
+    box = max([style.box] + [round(title_font.getlength(w)) + 2 * style.pad for w in words])
+    room = box - 2 * style.pad
     texts: dict[str, tuple[list[str], list[str]]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     for n in nodes:
@@ -242,17 +267,28 @@ def draw_block(
             detail_lines = detail_lines[: style.detail_lines]
             detail_lines[-1] = detail_lines[-1].rstrip(" ,;") + "…"
         texts[n.key] = (title_lines, detail_lines)
+        thumb = style.thumb and not (horizontal and n in lane_nodes)
         h = (
             2 * style.pad
             + len(title_lines) * round(style.title_px * 1.2)
-            + (style.thumb + style.pad if style.thumb else 0)
+            + (style.thumb + style.pad if thumb else 0)
             + len(detail_lines) * round(style.detail_px * 1.2)
         )
-        sizes[n.key] = (style.box, h)
-    horizontal = orientation == "horizontal"
-    # Box extents: along the flow per step (step_em), across it one for all (ec), so that arrows line up.
-    # Along the flow each step is as long as its longest box; across it, every box is as wide as the widest.
-    ec = max((h if horizontal else w) for w, h in sizes.values())
+        sizes[n.key] = (box, h)
+    # Box extents: along the flow per step (step_em), across it one for all (ec), so that arrows line up;
+    # the lane's boxes across it as tall as they need (ec_lane). Along the flow each step is as long as its
+    # longest box; across it, every box is as wide as the widest.
+    ec = max((sizes[n.key][1] if horizontal else sizes[n.key][0]) for n in nodes if n not in lane_nodes)
+    ec_lane = max((sizes[n.key][1] if horizontal else ec) for n in lane_nodes) if lane_nodes else ec
+    # Between boxes along the flow, room for the widest shape written over an arrow (left to right).
+    gap = style.gap
+    if horizontal and shapes:
+        widest = max(
+            shape_font.getlength(line)
+            for c, h, w in shapes.values()
+            for line in (f"{c} ch", f"{h} × {w}")
+        )
+        gap = max(gap, round(widest) + 4 * style.pad)
     steps = sorted({n.main for n in nodes})
     step_em = {
         m: max((sizes[n.key][0] if horizontal else sizes[n.key][1]) for n in nodes if n.main == m)
@@ -261,38 +297,56 @@ def draw_block(
     main_at: dict[int, float] = {}
     for i, m in enumerate(steps):
         main_at[m] = (
-            0.0 if i == 0 else main_at[steps[i - 1]] + step_em[steps[i - 1]] / 2 + style.gap + step_em[m] / 2
+            0.0 if i == 0 else main_at[steps[i - 1]] + step_em[steps[i - 1]] / 2 + gap + step_em[m] / 2
         )
     pitch_c = ec + style.cross_gap
     has_lane = any(e.shortcut for e in edges)
-    lane_nodes = [n for n in nodes if n.cross < 0 and not get_kind(block.kind).side_by_side]
     crosses = [n.cross for n in nodes if n not in lane_nodes] or [0.0]
     low_c = min(crosses) * pitch_c - ec / 2
     high_c = max(crosses) * pitch_c + ec / 2
     # The shortcut lane: above the boxes (horizontal) or to their right (vertical).
     lane_c = (low_c - style.lane) if horizontal else (high_c + style.lane)
     if lane_nodes:
-        lane_c = (low_c - style.lane - ec / 2) if horizontal else (high_c + style.lane + ec / 2)
+        lane_c = (low_c - style.lane - ec_lane / 2) if horizontal else (high_c + style.lane + ec_lane / 2)
+
+    def _extent(n: _Node) -> float:
+        return ec_lane if n in lane_nodes else ec
 
     def centre(n: _Node) -> tuple[float, float]:
         c = lane_c if n in lane_nodes else n.cross * pitch_c
         return main_at[n.main], c
 
+    by_key = {n.key: n for n in nodes}
+
+    def shape_text(part: str | None) -> str | None:
+        shape = shapes.get(part) if part else None
+        if shape is None:
+            return None
+        c, h, w = shape
+        return f"{c} ch\n{h} × {w}" if horizontal else f"{c} × {h} × {w}"
+
     # Bounds in (m, c), then the canvas.
     cs = [centre(n)[1] for n in nodes]
     min_m = main_at[steps[0]] - step_em[steps[0]] / 2
     max_m = main_at[steps[-1]] + step_em[steps[-1]] / 2
-    min_c, max_c = min(cs) - ec / 2, max(cs) + ec / 2
+    min_c = min(c - _extent(n) / 2 for n, c in zip(nodes, cs, strict=True))
+    max_c = max(c + _extent(n) / 2 for n, c in zip(nodes, cs, strict=True))
+    def text_width(text: str | None) -> float:
+        return max((shape_font.getlength(line) for line in (text or "").split("\n")), default=0.0)
+
+    def edge_text(e: _Edge) -> str | None:
+        return e.text if e.text is not None else shape_text(by_key[e.source].part)
+
     if has_lane:
-        text_room = style.shape_px * 1.6
         if horizontal:
-            min_c = min(min_c, lane_c - text_room)
-        else:
-            max_c = max(max_c, lane_c + style.shape_px * 0.6 * 14)
-    # Room for the text of the arrows into the first box and out of the last (vertical: at the side).
+            min_c = min(min_c, lane_c - style.shape_px * 1.6)
+        else:  # the shortcut's text, to the right of the lane
+            lane_text = max(text_width(edge_text(e)) for e in edges if e.shortcut)
+            max_c = max(max_c, lane_c + 8 + lane_text)
+    if not horizontal and shapes:  # shapes written to the right of the arrows, past the widest box
+        side = max(text_width(edge_text(e)) for e in edges if not e.shortcut)
+        max_c += max(0.0, 8 + side - ec / 2)
     m0, c0 = min_m - style.margin, min_c - style.margin
-    if not horizontal:
-        max_c += style.shape_px * 0.6 * 6  # shapes written to the right of vertical arrows
     size_m, size_c = max_m + style.margin - m0, max_c + style.margin - c0
     width, height = (size_m, size_c) if horizontal else (size_c, size_m)
     canvas = Image.new("RGB", (round(width), round(height)), "white")
@@ -301,12 +355,10 @@ def draw_block(
     def xy(m: float, c: float) -> tuple[float, float]:
         return (m - m0, c - c0) if horizontal else (c - c0, m - m0)
 
-    by_key = {n.key: n for n in nodes}
-
     def exits(n: _Node) -> tuple[float, float, float, float]:
         m, c = centre(n)
         em = step_em[n.main]
-        return m - em / 2, m + em / 2, c - ec / 2, c + ec / 2
+        return m - em / 2, m + em / 2, c - _extent(n) / 2, c + _extent(n) / 2
 
     def arrow(points: list[tuple[float, float]], colour: str, width: int) -> None:
         pts = [xy(m, c) for m, c in points]
@@ -330,13 +382,6 @@ def draw_block(
         draw.multiline_text(
             (x, y), text, fill=colour, font=shape_font, anchor=anchor, align="center", spacing=2
         )
-
-    def shape_text(part: str | None) -> str | None:
-        shape = shapes.get(part) if part else None
-        if shape is None:
-            return None
-        c, h, w = shape
-        return f"{c} ch\n{h} × {w}" if horizontal else f"{c} × {h} × {w}"
 
     for e in edges:
         s, t = by_key[e.source], by_key[e.target]
@@ -374,12 +419,12 @@ def draw_block(
                 label((s_hi + t_lo) / 2, sc, text, MUTED, side="before")
             elif s.cross != 0 or t is by_key[edges[0].target]:
                 # Into the concatenation: each branch's shape by its own arrow; fanning out: the input's once.
-                label(s_hi + style.gap * 0.22, sc, text, MUTED, side="after")
+                label(s_hi + gap * 0.22, sc, text, MUTED, side="after")
 
     for n in nodes:
         m, c = centre(n)
         x, y = xy(m, c)
-        w, h = (step_em[n.main], ec) if horizontal else (ec, step_em[n.main])
+        w, h = (step_em[n.main], _extent(n)) if horizontal else (_extent(n), step_em[n.main])
         box = [x - w / 2, y - h / 2, x + w / 2, y + h / 2]
         border = OUTPUT_BORDER if n.output else BORDER[n.group]
         draw.rounded_rectangle(
@@ -391,7 +436,7 @@ def draw_block(
         for text in title_lines:
             draw.text((x, top), text, fill=TEXT, font=title_font, anchor="ma")
             top += round(style.title_px * 1.2)
-        if style.thumb and inside is not None and n.part is not None:
+        if style.thumb and inside is not None and n.part is not None and not (horizontal and n in lane_nodes):
             picture = _thumb(inside, n.part, style.thumb)
             canvas.paste(picture, (round(x - style.thumb / 2), round(top)))
             top += style.thumb + style.pad

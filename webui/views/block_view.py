@@ -23,14 +23,14 @@ from backbone_viz.core.knockout import Knockout, refusal
 from webui.compute import block_cache
 from webui.shell.state import Choices, persistent, set_backbone
 from webui.views import widgets
-from webui.views.block_diagram import draw_block
+from webui.views.block_diagram import draw_block, readable_width, style_for
 
 #: Session key of the knock-out experiment shown (see :func:`knockout_section`).
 EXPERIMENT = "inside.experiment"
 #: How many of the block output's most active channels the learner may switch off.
 CHANNEL_CHOICES = 16
 
-#: Largest width, in pixels, of a family card's diagram (a narrower card shrinks it).
+#: Width, in pixels, of a family card's diagram, unless its text needs more (a narrower card shrinks it).
 CARD_WIDTH = 360
 
 KEPT, CHANGED = "kept the top class", "changed the top class"
@@ -51,6 +51,54 @@ def default_block(spec: bv.BackboneSpec) -> str:
 def block_option(block: bv.BlockSpec) -> str:
     """A block as the slider names it: ``"layer2.0 · stage 3"``."""
     return f"{block.label} · stage {block.stage}"
+
+
+def _convolutions(blocks: Sequence[bv.BlockSpec]) -> str:
+    """``"one convolution"``, ``"3 convolutions"`` (plain blocks), else ``"2 blocks"``."""
+    word = "convolution" if all(b.kind == "plain" for b in blocks) else "block"
+    return f"one {word}" if len(blocks) == 1 else f"{len(blocks)} {word}s"
+
+
+def place_text(spec: bv.BackboneSpec, block: bv.BlockSpec) -> str:
+    """Where the block sits, counting only the blocks the backbone repeats: ``"block 4 of 16"``,
+    ``"the stem, before the 16 blocks"``, ``"stem convolution 2 of 3, before the 9 blocks"``,
+    ``"the last convolution, after the 16 blocks"``."""
+    where = spec.block_place(block.name)
+    if where.place == "repeated":
+        return f"block {where.index} of {where.repeated}"
+    if where.place == "stem":
+        head = "the stem" if where.count == 1 else f"stem convolution {where.index} of {where.count}"
+        return f"{head}, before the {where.repeated} blocks"
+    head = "the last convolution" if where.count == 1 else f"convolution {where.index} of {where.count}"
+    return f"{head}, after the {where.repeated} blocks"
+
+
+def count_sentence(spec: bv.BackboneSpec) -> str:
+    """How many blocks the backbone is built from, and what comes before and after them:
+    ``"EfficientNet-Lite0 is built from 16 blocks, with one convolution before them (the stem) and one
+    convolution after them"``."""
+    repeated = spec.repeated_blocks
+    start = spec.blocks.index(repeated[0]) if repeated else 0
+    before, after = spec.blocks[:start], spec.blocks[start + len(repeated) :]
+    extras = []
+    if before:
+        extras.append(f"{_convolutions(before)} before them (the stem)")
+    if after:
+        extras.append(f"{_convolutions(after)} after them")
+    if repeated and all(b.kind == "plain" for b in repeated):
+        extras.insert(0, "each one convolution and its activation")
+        return f"{spec.title} is built from {len(repeated)} blocks, " + ", ".join(extras)
+    around = f", with {' and '.join(extras)}" if extras else ""
+    return f"{spec.title} is built from {len(repeated)} blocks{around}"
+
+
+def pool_note(spec: bv.BackboneSpec) -> str | None:
+    """How many of the repeated blocks end in a max pool, where some do but not all (VGG): ``"5 of them end
+    in a max pool"``; None otherwise. Read from the blocks' parts, so a drawing of one block is not taken
+    for all of them."""
+    repeated = spec.repeated_blocks
+    pooled = sum(block.part("pool") is not None for block in repeated)
+    return f"{pooled} of them end in a max pool" if 0 < pooled < len(repeated) else None
 
 
 def _share(value: float) -> str:
@@ -296,6 +344,19 @@ def ablation_chart(rows: Sequence[bv.AblationRow], before: bv.AnalysisResult) ->
     return alt.layer(bars, rule).properties(height=380)
 
 
+def removable_sentence(spec: bv.BackboneSpec, removable: Sequence[bv.BlockSpec]) -> str:
+    """How many blocks can be removed, counting the repeated blocks apart from the convolutions around
+    them: ``"9 of the 16 blocks can be removed; ..."``."""
+    repeated = set(spec.repeated_blocks)
+    inside = [b for b in removable if b in repeated]
+    outside = [b.label for b in removable if b not in repeated]
+    text = f"{len(inside)} of the {len(repeated)} blocks can be removed"
+    if outside:
+        many = "one" if len(outside) == 1 else str(len(outside))
+        text += f", and {many} of the convolutions before or after them ({', '.join(outside)})"
+    return text + "; the others cannot (see “Remove this block” above)."
+
+
 def ablation_sentences(
     rows: Sequence[bv.AblationRow], before: bv.AnalysisResult, spec: bv.BackboneSpec, weights: str
 ) -> list[str]:
@@ -307,12 +368,9 @@ def ablation_sentences(
         ]
     top = before.predictions[0]
     p0 = top.probability
-    n, total = len(rows), len(spec.blocks)
+    n = len(rows)
     top5 = {p.index for p in before.predictions}
-    out = [
-        f"{n} of the {total} blocks can be removed; the others change the shape of the map (see “Remove "
-        "this block” above)."
-    ]
+    out = [removable_sentence(spec, [r.block for r in rows])]
     changed = [r for r in rows if r.top1.index != top.index]
     if not changed:
         out.append(f"Removing any one of them left **{top.label}** on top.")
@@ -392,10 +450,23 @@ def ablation_section(choices: Choices, result: bv.AnalysisResult) -> None:
 
 
 @cache
-def card_diagram(backbone: str, block: str) -> bytes:
-    """A family's typical block drawn from its spec (no picture), as PNG bytes (made once per process)."""
+def card_diagram(backbone: str, block: str) -> tuple[bytes, int]:
+    """A family's typical block drawn from its spec (no picture), as PNG bytes, and the width to show it
+    at: at most :data:`CARD_WIDTH`, but never so narrow that its text is under 12 px on screen (made once
+    per process)."""
     spec = bv.get_spec(backbone)
-    return render.encode(draw_block(next(b for b in spec.blocks if b.name == block)))
+    typical = next(b for b in spec.blocks if b.name == block)
+    image = draw_block(typical)
+    width = max(min(image.width, CARD_WIDTH), readable_width(image, style_for(typical, maps=False)))
+    return render.encode(image), width
+
+
+def member_line(spec: bv.BackboneSpec) -> str:
+    """A family card's line for one backbone: ``"**VGG-16**: 13 blocks (5 of them end in a max pool),
+    138.4 M parameters"``."""
+    pools = pool_note(spec)
+    blocks = f"{len(spec.repeated_blocks)} blocks" + (f" ({pools})" if pools else "")
+    return f"**{spec.title}**: {blocks}, {spec.params_millions:.1f} M parameters"
 
 
 def family_cards(choices: Choices) -> None:
@@ -406,14 +477,10 @@ def family_cards(choices: Choices) -> None:
             first = bv.get_spec(family.members[0])
             with column, st.container(border=True):
                 st.markdown(f"#### {family.title} · {family.year}")
-                st.image(card_diagram(first.name, family.block), width=CARD_WIDTH)
+                picture, width = card_diagram(first.name, family.block)
+                st.image(picture, width=width)
                 st.markdown(f"**Its idea:** {family.idea}")
-                st.markdown(
-                    "  \n".join(
-                        f"**{m.title}**: {len(m.blocks)} blocks, {m.params_millions:.1f} M parameters"
-                        for m in (bv.get_spec(name) for name in family.members)
-                    )
-                )
+                st.markdown("  \n".join(member_line(bv.get_spec(name)) for name in family.members))
                 st.caption(family.paper)
                 if choices.backbone not in family.members:
                     st.button(
