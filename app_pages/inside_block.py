@@ -31,10 +31,14 @@ result = webui.analysis_or_stop(choices)
 # ---------------------------------------------------------------------------------------- pick a block
 blocks = {block.name: block for block in spec.blocks}
 names = list(blocks)
-name = st.select_slider(
+# In projector mode the block's heading and the slider share one row, leaving the first screen's height to
+# the diagram (an inception module is tall).
+heading_place, slider_place = st.columns(2, vertical_alignment="bottom") if projector.on() else (st, st)
+name = slider_place.select_slider(
     "Block (left: the first, low level · right: the last, high level)",
     names,
     format_func=lambda n: block_view.block_option(blocks[n]),
+    label_visibility="collapsed" if projector.on() else "visible",
     **persistent(f"block.{spec.name}", block_view.default_block(spec), options=names),
 )
 block = blocks[name]
@@ -48,7 +52,7 @@ except bv.BackboneVizError as error:
     st.stop()
 
 first, last = inside.parts[0], inside.parts[-1]
-st.subheader(f"{block.label}: {get_kind(block.kind).title}")
+heading_place.subheader(f"{block.label}: {get_kind(block.kind).title}")
 
 # The diagram comes right under its heading, so that it stays on a projector's first screen; its facts follow.
 diagram = draw_block(block, inside)
