@@ -34,8 +34,12 @@ result = result if target == result.target.index else webui.analysis_or_stop(cho
 st.subheader(f"Five maps for “{result.target.label}”, beside Grad-CAM")
 h, w = result.input_image.height, result.input_image.width
 cells = ["picture", "gradcam", *METHODS]
-for start in range(0, len(cells), 4):
-    for column, cell in zip(st.columns(4), cells[start : start + 4], strict=False):
+made = {}
+per_row = attribution_view.per_row()
+for start in range(0, len(cells), per_row):
+    # Bottom-aligned: a title that wraps in a narrow column does not push its map out of line.
+    row = st.columns(per_row, vertical_alignment="bottom")
+    for column, cell in zip(row, cells[start : start + per_row], strict=False):
         with column:
             if cell == "picture":
                 st.markdown("**The picture** the model saw")
@@ -43,12 +47,13 @@ for start in range(0, len(cells), 4):
             elif cell == "gradcam":
                 attribution_view.gradcam_cell(result)
             else:
-                attribution_view.method_cell(choices, cell, result.target.index)
+                made[cell] = attribution_view.method_cell(choices, cell, result.target.index)
 
+attribution_view.legend(result, made)  # after the maps: in projector mode they come first
 st.caption(
     f"Each map has one value per pixel of the {w} × {h} crop, summed over its three colour channels "
     "as absolute values; each is scaled to its own 99th percentile, so compare shapes, not brightness."
-)  # after the maps: in projector mode they come first
+)
 
 st.subheader("Can we trust this map?")
 widgets.explain(
@@ -62,16 +67,16 @@ attribution_view.sanity_section(choices, result.target.index)
 
 data = attribution_view.measured()
 if data is not None:
-    st.markdown("**What we measured with the sample pictures**")
+    st.markdown("**What the check gave with the sample pictures**")
+    st.markdown(attribution_view.measured_summary(data))
     table = attribution_view.measured_table(data)
-    st.markdown(attribution_view.measured_sentence(data, table))
     st.dataframe(
         table,
         hide_index=True,
-        column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table.columns[1:]},
+        column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table.columns[2:]},
     )
     st.caption(
-        "Median rank correlation with the trained map over the pictures, after each step of the check "
-        f"(from bench/attributions.py --write; the check above is made on {spec.title} "
-        f"{choices.weights}, with your picture)."
+        "Median rank correlation with the trained map over the pictures, after each step of the check. "
+        + attribution_view.rule_sentence()
+        + f" The check above runs on {spec.title} {choices.weights}, with your picture."
     )

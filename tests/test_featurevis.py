@@ -62,7 +62,7 @@ def test_a_batch_gives_each_channel_its_own_picture(
 
 
 def test_layers_ending_in_an_activation_are_maximized_before_it(lite0: bv.Backbone) -> None:
-    """bn2 (head_conv) is BatchNormAct2d with ReLU6: its objective is the batch norm of conv_head."""
+    """bn2 (last_conv) is BatchNormAct2d with ReLU6: its objective is the batch norm of conv_head."""
     x = lite0.preprocess(sample("cat"))
     node, before = featurevis.objective_node(lite0, lite0.spec.layer("bn2"))
     assert node == "conv_head"

@@ -55,7 +55,7 @@ def test_patches_are_the_strongest_places_with_their_real_values(
 
 
 def test_a_channel_at_its_floor_gives_no_patch(lite0: bv.Backbone, pictures: list) -> None:
-    """head_conv ends in ReLU6: where it is 0 the channel does not fire, so no patch comes from there."""
+    """last_conv ends in ReLU6: where it is 0 the channel does not fire, so no patch comes from there."""
     layer = "bn2"
     maps = [channel_map(lite0, image, layer, 0) for image in pictures]
     patches = bv.top_patches(lite0, layer, 0, pictures, k=9)

@@ -11,7 +11,16 @@ import torch
 from torch import nn
 
 import backbone_viz as bv
-from backbone_viz.explain.sanity import cascade_groups, rank_correlation, reinitialize
+from backbone_viz.explain.sanity import (
+    HEAD_LIMIT,
+    RANDOM_LIMIT,
+    Verdict,
+    cascade_groups,
+    check_verdict,
+    rank_correlation,
+    reinitialize,
+    verdict,
+)
 from tests.conftest import count_hooks, sample
 from tests.test_attributions import checksum
 
@@ -112,3 +121,29 @@ def test_rank_correlation_by_hand() -> None:
         0.2
     )  # 1 - 6 * 8 / (4 * 15)
     assert math.isnan(rank_correlation(a, np.ones((2, 2))))
+
+
+# ------------------------------------------------------------------------------------------ the verdict
+
+
+def test_the_verdict_follows_the_two_stated_limits() -> None:
+    # Guided Backprop on the bundled backbone: unchanged with a random head.
+    assert verdict(1.0, 0.24) == Verdict(False, "head", 1.0, 0.24)
+    # Integrated Gradients: changed with a random head, yet still alike with every weight random.
+    assert verdict(0.70, 0.56) == Verdict(False, "random", 0.70, 0.56)
+    assert verdict(0.49, 0.14).passes and verdict(0.49, 0.14).reason is None
+    # The limits themselves fail; just under them passes.
+    assert not verdict(HEAD_LIMIT, 0.0).passes and verdict(HEAD_LIMIT - 0.01, 0.0).passes
+    assert not verdict(0.0, RANDOM_LIMIT).passes and verdict(0.0, RANDOM_LIMIT - 0.01).passes
+    # A map that went constant (NaN) kept nothing of the trained one: it changed.
+    assert verdict(math.nan, math.nan).passes
+    assert 0 < RANDOM_LIMIT < HEAD_LIMIT < 1
+
+
+def test_a_checks_verdict_reads_its_head_step_and_its_last_step(
+    saliency_check: tuple[bv.SanityCheck, str, list[tuple[int, int]]],
+) -> None:
+    check, _, _ = saliency_check
+    result = check_verdict(check)
+    assert (result.head, result.random) == (check.steps[1].correlation, check.steps[-1].correlation)
+    assert result == verdict(check.steps[1].correlation, check.steps[-1].correlation)

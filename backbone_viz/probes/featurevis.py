@@ -15,7 +15,7 @@ wrote it, written here in ~150 lines rather than taken from a library:
 * the objective is the channel's mean value over the map, read through a hook-free extractor that
   stops at the layer (:meth:`backbone_viz.Backbone.extract`). Where a layer ends in a ReLU or ReLU6 the
   objective is the value BEFORE the activation: after it, a channel that starts below zero has zero
-  gradient and the picture never moves (Lite0's ``head_conv`` ends in ReLU6, inside timm's
+  gradient and the picture never moves (Lite0's ``last_conv`` ends in ReLU6, inside timm's
   ``BatchNormAct2d``; its batch norm is then applied here as a function of the module's own buffers).
 
 Why not a library: ``torch-lucent``'s ``render_vis`` registers forward hooks on every module of the model

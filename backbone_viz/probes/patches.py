@@ -118,7 +118,7 @@ def patches_from_maps(
     if len(maps) != len(crops):
         raise ValueError(f"give one map per image: {len(maps)} maps for {len(crops)} images")
     spec = layer
-    side = _side(spec, crops[0].size) if crops else 1
+    side = patch_side(spec, crops[0].size) if crops else 1
     radius = max(1, math.ceil(side / spec.stride / 2))
     values = np.concatenate([m.ravel() for m in maps])
     owners = np.concatenate([np.full(m.size, i) for i, m in enumerate(maps)])
@@ -155,8 +155,15 @@ def _channel_maps(
     return maps
 
 
-def _side(layer: LayerSpec, crop_size: tuple[int, int]) -> int:
-    """A patch's side: the receptive field, at least :data:`MIN_PATCH`, at most the crop."""
+def patch_side(layer: LayerSpec, crop_size: tuple[int, int]) -> int:
+    """A patch's side in crop pixels: the layer's receptive field, enlarged to at least :data:`MIN_PATCH`
+    (a stem's 3 px would be too small to see) and cut to at most the crop (a deep layer's field is
+    larger than the picture).
+
+    Args:
+        layer: the layer whose map positions the patches are centred on.
+        crop_size: ``(width, height)`` of the model's crop.
+    """
     return min(max(layer.receptive_field, MIN_PATCH), *crop_size)
 
 
@@ -168,7 +175,7 @@ def _box(
     r, c = position
     # A map position's centre in crop pixels: positions split the crop evenly.
     cy, cx = (r + 0.5) * height / map_shape[0], (c + 0.5) * width / map_shape[1]
-    side = _side(layer, crop_size)
+    side = patch_side(layer, crop_size)
     left = int(round(min(max(cx - side / 2, 0), width - side)))
     top = int(round(min(max(cy - side / 2, 0), height - side)))
     return left, top, left + side, top + side

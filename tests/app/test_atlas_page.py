@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import backbone_viz as bv
 from tests.app.helpers import texts
 from webui.compute import featurevis_cache
+from webui.shell.links import PRESENT
 from webui.views.featurevis_view import atlas_caption
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +55,36 @@ def test_the_shipped_atlas_shows_every_stage_at_once(at: AppTest) -> None:
     assert _images(at) == 40
     text = _texts(at)
     assert "shipped with backbone-viz" in text and "stage 5" in text
+    assert "Projector mode shows" not in text  # beside the sidebar every picture is shown
+    # One caption format under every picture, as a button that enlarges it, with the key above.
     shipped = featurevis_cache.shipped_atlas("efficientnet_lite0", "pretrained")
-    assert all(atlas_caption(e) in text for entries in shipped.rows.values() for e in entries)
+    labels = {b.label for b in at.button}
+    assert all(atlas_caption(e) in labels for entries in shipped.rows.values() for e in entries)
     assert "×" in atlas_caption(shipped.rows[1][0])  # each picture beats the best photo
+    assert "#channel · how many times harder the picture makes it fire than its best sample photo" in text
     assert not [b for b in at.button if b.key == "atlas.make"]
+    # The rows say what their pictures show, not "objects" for a row of jumbled parts.
+    assert "not whole objects" in text and "high · objects" not in text
+
+
+def test_a_picture_opens_large_beside_its_top_patches(at: AppTest) -> None:
+    at.switch_page("app_pages/atlas.py").run()
+    entry = featurevis_cache.shipped_atlas("efficientnet_lite0", "pretrained").rows[3][0]
+    before = len(at.image)
+    at.button(key=f"atlas.large.3.{entry.channel}").click().run()
+    assert not at.exception
+    text = _texts(at)
+    assert "Where it fires most in the sample photos" in text and "Each patch is" in text
+    assert f"{atlas_caption(entry)}: the channel's mean is {entry.activation:.3g} on this picture" in text
+    assert len(at.image) == before + 1 + 9  # the picture large and its 9 top patches, in the dialog
+
+
+def test_projector_mode_shows_fewer_larger_pictures(at: AppTest) -> None:
+    at.session_state[PRESENT] = True
+    at.switch_page("app_pages/atlas.py").run()
+    assert not at.exception
+    assert _images(at) == 5 * 6
+    assert "Projector mode shows 30 of them: the strongest of each stage." in _texts(at)
 
 
 def test_untrained_weights_make_a_small_atlas_on_demand(at: AppTest, tiny: None) -> None:
@@ -68,12 +96,16 @@ def test_untrained_weights_make_a_small_atlas_on_demand(at: AppTest, tiny: None)
     at.button(key="atlas.make").click().run()
     assert not at.exception
     assert _images(at) == 5
-    assert "made here" in _texts(at) and "no growth from edges to objects" in _texts(at)
+    text = _texts(at)
+    assert "made here" in text and "no growth from edges to objects" in text
+    assert "No atlas of" not in text  # the note goes once the atlas is there
+    assert "nothing learned" in text and "not whole objects" not in text
     # Made once for every session: the next visit shows it without a button.
     again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     again.radio(key="_w_weights").set_value("untrained").run()
     again.switch_page("app_pages/atlas.py").run()
     assert _images(again) == 5
+    assert "No atlas of" not in _texts(again)
 
 
 def test_the_card_shows_patches_and_makes_the_picture_on_demand(at: AppTest, tiny: None) -> None:
@@ -82,7 +114,11 @@ def test_the_card_shows_patches_and_makes_the_picture_on_demand(at: AppTest, tin
     text = _texts(at)
     channel = at.selectbox(key="_w_channel").value
     assert f"What does channel #{channel} of stem look for?" in text
-    assert "Where it fires most in real photos" in text and "px square of a photo" in text
+    assert "Where it fires most in real photos" in text
+    # The patch sentence and the red square name the same field: what one map position of stem sees.
+    rf = bv.get_spec("efficientnet_lite0").layer("stem").receptive_field
+    assert f"red square: the {rf} × {rf} px" in text
+    assert f"That position sees only {rf} × {rf} px of the photo" in text
     before = _images(at)
     at.button(key="fv.make.pretrained").click().run()
     assert not at.exception

@@ -57,7 +57,7 @@ def test_atlas_and_channel_card_in_chromium(server: Server) -> None:
             _settle(page)
             _no_exception(page)
             assert page.get_by_text("Where it fires most in real photos").count() == 1
-            card = page.get_by_text("px square of a photo", exact=False)
+            card = page.get_by_text("Each patch is", exact=False)
             assert card.count() == 1
             card.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "feature-card.png"))

@@ -13,6 +13,7 @@ import backbone_viz as bv
 from backbone_viz import render
 from webui.compute import featurevis_cache as fc
 from webui.compute import figures
+from webui.shell import projector
 from webui.shell.state import Choices, ImageChoice, samples
 from webui.views import widgets
 
@@ -87,6 +88,51 @@ def visual_or_button(choices: Choices, weights: str, layer: bv.LayerSpec, channe
     st.caption(strength_text(visual, best))
 
 
+def patch_grid(choices: Choices, layer: bv.LayerSpec, channel: int, *, per_row: int = 3) -> None:
+    """The channel's top patches among the sample photos and this learner's uploads, ``per_row`` to a
+    row, each with its value and photo, then what a patch is."""
+    uploads = remember_upload(choices.image)
+    with st.spinner("Looking through the photos…"):
+        patches = fc.top_patches(choices.backbone, choices.weights, layer.name, channel, uploads)
+    if not patches:
+        st.caption("This channel is at its lowest value everywhere in these photos: it does not fire.")
+        return
+    names = [s.name for s in samples()] + [u.stem for u in uploads]
+    # Named by what chose them: the backbone, weights, layer, channel and the uploads looked through.
+    view = ("patch", choices.backbone, choices.weights, layer.name, channel, tuple(u.sha256 for u in uploads))
+    for start in range(0, len(patches), per_row):
+        row = list(enumerate(patches))[start : start + per_row]
+        for column, (i, p) in zip(st.columns(per_row), row, strict=False):
+            with column:
+                thumb = figures.kept((*view, i), lambda p=p: p.image.resize((96, 96)), photo=True)
+                st.image(thumb, width="stretch")
+                st.caption(f"{p.value:.3g} · {names[p.source]}")
+    st.caption(patch_sentence(layer, patches[0].image.width))
+
+
+def patch_sentence(layer: bv.LayerSpec, side: int) -> str:
+    """What one patch of ``side`` px is, against what one map position of ``layer`` sees (its receptive
+    field): the same square, or that square with its surroundings (a field under
+    :data:`~backbone_viz.probes.patches.MIN_PATCH`), or the whole crop (a field larger than it)."""
+    rf = layer.receptive_field
+    under = " Under each: the channel's value there, and the photo."
+    if rf < side:
+        return (
+            f"Each patch is centred on one map position of {layer.label}. That position sees only "
+            f"{rf} × {rf} px of the photo, shown here with its surroundings ({side} × {side} px) so "
+            "that it can be seen." + under
+        )
+    if rf > side:
+        return (
+            f"One map position of {layer.label} sees {rf} × {rf} px, more than the whole photo: each patch "
+            f"is the whole {side} × {side} px crop, for its strongest position." + under
+        )
+    return (
+        f"Each patch is the {rf} × {rf} px square of a photo that one map position of {layer.label} sees."
+        + under
+    )
+
+
 def channel_card(choices: Choices, result: bv.Activations, layer: bv.LayerSpec, channel: int) -> None:
     """The card: the channel's feature visualization, its top patches, and its map on ``result``'s picture."""
     crop = result.input_image
@@ -103,34 +149,7 @@ def channel_card(choices: Choices, result: bv.Activations, layer: bv.LayerSpec, 
         visual_or_button(choices, choices.weights, layer, channel, key=f"fv.make.{choices.weights}")
     with columns[1]:
         st.markdown("**Where it fires most in real photos**")
-        uploads = remember_upload(choices.image)
-        with st.spinner("Looking through the photos…"):
-            patches = fc.top_patches(choices.backbone, choices.weights, layer.name, channel, uploads)
-        names = [s.name for s in samples()] + [u.stem for u in uploads]
-        if patches:
-            # Named by what chose them: the backbone, weights, layer, channel and the uploads looked through.
-            view = (
-                "patch",
-                choices.backbone,
-                choices.weights,
-                layer.name,
-                channel,
-                tuple(u.sha256 for u in uploads),
-            )
-            for start in range(0, len(patches), 3):
-                for column, (i, p) in zip(
-                    st.columns(3), list(enumerate(patches))[start : start + 3], strict=False
-                ):
-                    with column:
-                        thumb = figures.kept((*view, i), lambda p=p: p.image.resize((96, 96)), photo=True)
-                        st.image(thumb, width="stretch")
-                        st.caption(f"{p.value:.3g} · {names[p.source]}")
-            st.caption(
-                f"Each patch is the {patches[0].image.width} px square of a photo that one map position of "
-                f"{layer.label} sees, with the channel's value there."
-            )
-        else:
-            st.caption("This channel is at its lowest value everywhere in these photos: it does not fire.")
+        patch_grid(choices, layer, channel)
     with columns[2]:
         st.markdown("**Where it fires on your picture**")
         one = result.activations[layer.name][channel]
@@ -153,9 +172,10 @@ def weights_pair(choices: Choices, layer: bv.LayerSpec, channel: int) -> None:
     st.subheader("The same channel, pretrained and untrained")
     widgets.explain(
         "Training is what gives a channel something to look for. With learned weights, the pictures of "
-        "deeper layers show textures and parts of objects. With random weights, a channel's picture is a "
-        "random texture at every depth: nothing grows from edges to objects. Compare a layer of the last "
-        "stage (move the layer slider to the right)."
+        "deeper layers show textures and parts of objects. With random weights, a channel's picture is "
+        "a few blotches of colour, a blurry cloud or a fine regular ripple, whatever the depth: no fur, "
+        "eyes or other parts of objects appear. Compare a layer of the last stage (move the layer slider "
+        "to the right)."
     )
     for column, weights in zip(st.columns(2), ("pretrained", "untrained"), strict=True):
         with column:
@@ -163,24 +183,92 @@ def weights_pair(choices: Choices, layer: bv.LayerSpec, channel: int) -> None:
             visual_or_button(choices, weights, layer, channel, key=f"fv.pair.{weights}")
 
 
-def atlas_rows(atlas: bv.Atlas, spec: bv.BackboneSpec) -> None:
-    """One row per stage, low to high: the stage's last layer, its level, its pictures side by side."""
+#: What the pictures of a pretrained stage mostly show, by its level. A picture repeats the pattern its
+#: channel likes all over itself, so even a low stage reads as a texture, and a high one as parts of
+#: things jumbled together, never one whole object.
+ROW_WORDS = {
+    "low": "mostly colours and fine grain or stripes, repeated",
+    "mid": "stripes, weaves and textures; in deeper stages parts such as eyes and fur",
+    "high": "parts of things (fur, eyes, snouts…) jumbled together, not whole objects",
+}
+#: What pictures made with random weights show, at any stage.
+UNTRAINED_WORDS = "colour blotches, clouds or fine ripples: nothing learned"
+
+
+def per_row() -> int:
+    """Pictures in an atlas row: six on a projector (~190 px each at 1280 px), eight beside the sidebar."""
+    return 6 if projector.on() else 8
+
+
+def atlas_key(atlas: bv.Atlas) -> str:
+    """The sentence that says what a caption under an atlas picture means (one line on a projector)."""
+    text = (
+        "Under each picture: **#channel · how many times harder the picture makes it fire than its best "
+        "sample photo** (below 1×: the photo wins). Click a number to enlarge."
+    )
+    if any(e.gallery_max <= 0 for entries in atlas.rows.values() for e in entries):
+        text += " “No photo fires it”: not one sample photo makes that channel fire."
+    return text
+
+
+def row_words(level: str, weights: str) -> str:
+    """What the pictures of a stage of this level show, with these weights."""
+    return ROW_WORDS[level] if weights == "pretrained" else UNTRAINED_WORDS
+
+
+def atlas_rows(atlas: bv.Atlas, spec: bv.BackboneSpec, choices: Choices) -> None:
+    """One row per stage, low to high: its level and what its pictures show, then its strongest
+    channels' pictures, each with a button that opens it large beside its top patches."""
     stages = {s.index: s for s in spec.stages}
-    width = max(len(entries) for entries in atlas.rows.values())
+    width = per_row()
     for index, entries in atlas.rows.items():
         stage = stages[index]
+        rf = stage.last.receptive_field
         st.markdown(
-            f"**stage {index}** · `{stage.last.label}` · {widgets.level_badge(stage.level)} · "
-            f"receptive field {stage.last.receptive_field} px"
+            f"**stage {index}** · :{widgets.LEVEL_COLOURS[stage.level]}-badge[{stage.level}] "
+            f"{row_words(stage.level, atlas.weights)} · `{stage.last.label}` sees {rf} × {rf} px"
         )
-        for column, e in zip(st.columns(width), entries, strict=False):
+        for column, e in zip(st.columns(width), entries[:width], strict=False):
             with column:
                 st.image(widgets.shown(e.image), width="stretch")
-                st.caption(atlas_caption(e))
+                if st.button(
+                    atlas_caption(e),
+                    key=f"atlas.large.{index}.{e.channel}",
+                    icon=":material/zoom_in:",
+                    type="tertiary",
+                    help=f"Show channel #{e.channel} large, with the photo patches where it fires most",
+                    wrap=True,  # a narrow column beside the sidebar: two lines rather than "#7 · 2…"
+                ):
+                    show_large(choices, e, stage.last)
+
+
+def show_large(choices: Choices, entry: bv.AtlasEntry, layer: bv.LayerSpec) -> None:
+    """A dialog: the channel's picture large, beside the places in real photos where it fires most."""
+
+    def body() -> None:
+        left, right = st.columns([1, 1.6])
+        with left:
+            st.markdown("**Made for this channel**")
+            st.image(widgets.shown(entry.image), width="stretch")
+            st.caption(f"{atlas_caption(entry)}: {ratio_words(entry)}")
+        with right:
+            st.markdown("**Where it fires most in the sample photos**")
+            patch_grid(choices, layer, entry.channel)
+
+    st.dialog(f"Channel #{entry.channel} of {layer.label}", width="large")(body)()
+
+
+def ratio_words(entry: bv.AtlasEntry) -> str:
+    """The caption's number in words: the picture's mean value against the best sample photo's."""
+    made = f"the channel's mean is {entry.activation:.3g} on this picture"
+    if entry.gallery_max > 0:
+        return f"{made}, {entry.gallery_max:.3g} on its best sample photo"
+    return f"{made}; no sample photo makes it fire (their best mean: {entry.gallery_max:.3g})"
 
 
 def atlas_caption(entry: bv.AtlasEntry) -> str:
-    """``#12 · 2.6×`` (the picture's mean activation over the best sample photo's), or its mean."""
-    if entry.gallery_max > 0 and entry.activation > entry.gallery_max:
+    """``#12 · 2.6×``: the picture's mean value over the best sample photo's; where no sample photo
+    makes the channel fire (a best mean of 0 or below), no ratio can say how much harder."""
+    if entry.gallery_max > 0:
         return f"#{entry.channel} · {entry.activation / entry.gallery_max:.1f}×"
-    return f"#{entry.channel} · mean {entry.activation:.3g}"
+    return f"#{entry.channel} · no photo fires it"
