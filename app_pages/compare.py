@@ -98,12 +98,12 @@ def draw_row(picked_row: str, download_place: st.delta_generator.DeltaGenerator)
 # The rows first, so that they fill the first screen; their downloads and the notes follow them.
 rows_place = st.container()
 st.divider()
-downloads = st.columns(3)
+downloads = st.container(horizontal=True)
 for number, picked_row in enumerate(picked):
     with rows_place:
         if number:
             st.divider()
-        draw_row(picked_row, downloads[number])
+        draw_row(picked_row, downloads)
 st.page_link(
     "app_pages/inside_block.py",
     label="Inside a block: how these backbones build their blocks differently",
