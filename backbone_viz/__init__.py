@@ -72,15 +72,25 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "errors": (
         "AttributionError",
         "BackboneVizError",
+        "BoxError",
         "HeadError",
         "ImageError",
         "KnockoutError",
+        "SegmentError",
         "WeightsError",
     ),
     "probes.featurevis": (
         "FeatureVis",
         "visualize_channel",
         "visualize_channels",
+    ),
+    "heads.cam_box": (
+        "CamBox",
+        "box_from_cam",
+        "box_iou",
+        "boxes_by_stage",
+        "mask_box",
+        "mask_iou",
     ),
     "heads.head": (
         "Head",
@@ -103,6 +113,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "feature_pyramid",
     ),
     "files.samples": ("example_set",),
+    "heads.segment": (
+        "SegmentHead",
+        "Segmentation",
+        "apply_segmenter",
+        "fit_segmenter",
+    ),
     "explain.sanity": (
         "SanityCheck",
         "SanityStep",

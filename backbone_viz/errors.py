@@ -35,6 +35,15 @@ class HeadError(BackboneVizError):
     """A head cannot do what was asked (its score does not split, or its examples are unusable)."""
 
 
+class BoxError(BackboneVizError):
+    """A box cannot be drawn from a class activation map: nothing to box, an unknown layer, a bad threshold."""
+
+
+class SegmentError(HeadError):
+    """Painted strokes cannot train a segmenter: nothing painted, one label alone, strokes that do not match
+    the crop or the label names, too many labels."""
+
+
 class KnockoutError(BackboneVizError):
     """A knock-out cannot be done: a block that has nothing to put in its place, or unknown channels."""
 
