@@ -73,6 +73,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "AttributionError",
         "BackboneVizError",
         "BoxError",
+        "DetectError",
         "HeadError",
         "ImageError",
         "KnockoutError",
@@ -91,6 +92,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "boxes_by_stage",
         "mask_box",
         "mask_iou",
+    ),
+    "heads.detect": (
+        "Detections",
+        "Detector",
+        "detect",
+        "fit_detector",
     ),
     "heads.head": (
         "Head",

@@ -44,6 +44,11 @@ class SegmentError(HeadError):
     the crop or the label names, too many labels."""
 
 
+class DetectError(HeadError):
+    """Boxes cannot train a detector, or a detector cannot look: no examples, a picture with no box, a box of
+    zero size or outside the crop, a detector trained on another backbone."""
+
+
 class KnockoutError(BackboneVizError):
     """A knock-out cannot be done: a block that has nothing to put in its place, or unknown channels."""
 
