@@ -3,6 +3,7 @@ untrained backbones, a tiny hand-made backbone, and a loopback weights server.""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -184,6 +185,9 @@ def watch_model_runs(monkeypatch: pytest.MonkeyPatch, seen: Callable[[str, Path]
     for name in model_runs(bv):
         real = getattr(bv, name)
 
+        # wraps copies the engine's ``runs_model`` mark: a second watcher (``count_model_runs`` inside an app
+        # test, whose conftest already watches) must still find the function.
+        @functools.wraps(real)
         def watched(*args, _real=real, _name=name, **kwargs):
             seen(_name, Path(sys._getframe(1).f_code.co_filename))
             return _real(*args, **kwargs)

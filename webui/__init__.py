@@ -27,16 +27,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TypeVar
 
+import numpy as np
 import streamlit as st
 import torch
+from streamlit.delta_generator import DeltaGenerator
 
 import backbone_viz as bv
 from backbone_viz.core.device import DEVICE_ENV
 from webui.compute.caches import cached_activations, cached_analysis
+from webui.compute.segment_cache import cached_segmentation
 from webui.compute.turns import WaitCallback
 from webui.shell import links, projector
 from webui.shell.links import PRESENT
@@ -54,6 +57,7 @@ __all__ = [
     "full_analysis",
     "page_setup",
     "render_sidebar",
+    "segmentation",
     "sidebar_for_this_run",
 ]
 
@@ -190,9 +194,40 @@ def full_analysis(choices: Choices) -> Callable[[], bv.AnalysisResult]:
     return lambda: cached_analysis(name, weights, image.sha256, image.data)
 
 
-def _in_queue(name: str, compute: Callable[[WaitCallback], T]) -> T | None:
-    """``compute(on_wait)`` with the place in the queue shown meanwhile, or ``None`` (explained)."""
+def segmentation(
+    choices: Choices, strokes: np.ndarray, labels: Sequence[str], *, levels: Sequence[int] | None = None
+) -> bv.Segmentation:
+    """The chosen picture segmented by a head fitted on painted ``strokes`` (cached for every session: a
+    rerun with the same strokes fits nothing); the place in the queue is shown meanwhile.
+
+    Args:
+        strokes: (crop, crop) int label map in the crop's coordinates, -1 where unpainted.
+        labels: the label names, in stroke-index order.
+        levels: the stage indices the head reads; None for every stage.
+
+    Raises:
+        SegmentError: strokes a segmenter cannot be fitted on; the page shows its message and hint.
+    """
     place = st.empty()
+    image = choices.image
+    try:
+        with st.spinner("Fitting a segmenter on your strokes…"):
+            return cached_segmentation(
+                choices.backbone,
+                choices.weights,
+                image.sha256,
+                image.data,
+                strokes,
+                labels,
+                levels=levels,
+                on_wait=_place_shower(place),
+            )
+    finally:
+        place.empty()
+
+
+def _place_shower(place: DeltaGenerator) -> WaitCallback:
+    """Shows the place in the queue in ``place`` while a computation waits for its turn."""
 
     def show_place(ahead: int) -> None:
         place.info(
@@ -201,6 +236,13 @@ def _in_queue(name: str, compute: Callable[[WaitCallback], T]) -> T | None:
             icon=":material/hourglass_top:",
         )
 
+    return show_place
+
+
+def _in_queue(name: str, compute: Callable[[WaitCallback], T]) -> T | None:
+    """``compute(on_wait)`` with the place in the queue shown meanwhile, or ``None`` (explained)."""
+    place = st.empty()
+    show_place = _place_shower(place)
     try:
         with st.spinner(f"Looking at the picture with {bv.get_spec(name).title}…"):
             return compute(show_place)

@@ -53,6 +53,7 @@ VIEWS = {
     "attributions": ("attributions", "", "Pixel attributions: which pixels count?", 4),
     "compare": ("compare", "", "Compare backbones", 6),
     "heads": ("heads", "", "Backbone → heads: one backbone, many heads", 1),
+    "build_head": ("build_head", "", "Build a head: segment and box", 1),
 }
 
 

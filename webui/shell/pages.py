@@ -82,6 +82,12 @@ PAGES: tuple[Page, ...] = (
         ":material/call_split:",
         "Backbone → heads: one backbone, many heads",
     ),
+    Page(
+        "app_pages/build_head.py",
+        "Build a head",
+        ":material/brush:",
+        "Build a head: paint a few strokes to segment, and a box from Grad-CAM",
+    ),
 )
 
 

@@ -1,0 +1,93 @@
+"""Paint to segment through the gateway: a segmenter fitted on a learner's strokes, shared by every session.
+
+A fit depends only on the backbone, its weights, the picture, the strokes, the label names and the
+stages read, so it is cached for every session under those (the picture and the strokes by their
+sha256; their bytes travel unhashed). A rerun with nothing changed, or another learner who paints the
+very same strokes, fits nothing: it takes no turn of the queue either (``in_turn`` with a key).
+
+A segmentation is small (a (224, 224) mask and (K, 224, 224) probabilities: under 1 MB), but the page
+fits five per set of strokes (all stages and four comparisons), so each tier keeps a few dozen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+import backbone_viz as bv
+from webui.compute.caches import TwoTier, cached_backbone, cached_picture, in_turn
+from webui.compute.turns import WaitCallback
+
+BUNDLED_SEGMENTATIONS = 40
+OTHER_SEGMENTATIONS = 20
+
+Levels = tuple[int, ...] | None
+
+
+def strokes_sha256(strokes: np.ndarray) -> str:
+    """The sha256 of a label map's shape and values (as int16), the key its segmentation is cached under."""
+    array = np.ascontiguousarray(strokes, dtype=np.int16)
+    return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
+
+
+def _segmentation() -> Callable[..., bv.Segmentation]:
+    def segmentation(
+        name: str,
+        weights: str,
+        image_sha256: str,
+        strokes_sha: str,
+        labels: tuple[str, ...],
+        levels: Levels,
+        _image_bytes: bytes,
+        _strokes: np.ndarray,
+    ) -> bv.Segmentation:
+        return bv.fit_segmenter(
+            cached_backbone(name, weights),
+            cached_picture(image_sha256, _image_bytes),
+            _strokes,
+            labels,
+            levels=None if levels is None else list(levels),
+        )
+
+    return segmentation
+
+
+_SEGMENTATIONS = TwoTier(_segmentation, bundled=BUNDLED_SEGMENTATIONS, other=OTHER_SEGMENTATIONS)
+
+
+def cached_segmentation(
+    name: str,
+    weights: str,
+    image_sha256: str,
+    image_bytes: bytes,
+    strokes: np.ndarray,
+    labels: Sequence[str],
+    *,
+    levels: Sequence[int] | None = None,
+    on_wait: WaitCallback | None = None,
+) -> bv.Segmentation:
+    """The picture segmented by a head fitted on ``strokes`` (see :func:`backbone_viz.fit_segmenter`).
+
+    Args:
+        strokes: (crop, crop) int label map in the backbone's crop coordinates, -1 where unpainted.
+        labels: the label names, in stroke-index order.
+        levels: the stage indices whose features the head reads; None for every stage.
+        on_wait: told the place in the queue while the fit waits for its turn.
+
+    Raises:
+        SegmentError: strokes the engine cannot fit on (nothing painted, one label only...); not cached.
+    """
+    frozen = np.array(strokes, dtype=np.int64)
+    frozen.flags.writeable = False
+    chosen = None if levels is None else tuple(int(i) for i in levels)
+    names = tuple(labels)
+    sha = strokes_sha256(frozen)
+    key = ("segment", name, weights, image_sha256, sha, names, chosen)
+    return in_turn(
+        key,
+        on_wait,
+        lambda: _SEGMENTATIONS(name, weights, image_sha256, sha, names, chosen, image_bytes, frozen),
+    )
+
