@@ -5,6 +5,7 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from webui.shell import projector
+from webui.shell.state import sample_choice, samples
 from webui.views import cam_boxes, paint, widgets
 
 choices = webui.page_setup()
@@ -105,6 +106,31 @@ if segmentation is not None:
             "Untrained weights: the segmenter still separates colours and textures, because random filters "
             "still pass them through; what it lacks is features that know objects."
         )
+
+if segmentation is not None:
+    st.subheader("The same segmenter on another picture")
+    others = [sample for sample in samples() if sample.name != choices.image.name]
+    other_name = st.selectbox(
+        "Another picture",
+        [sample.name for sample in others],
+        format_func=lambda n: next(s.caption for s in others if s.name == n),
+        key="build.other",
+    )
+    other = sample_choice(other_name or others[0].name)
+    moved = webui.applied_segmentation(choices, strokes, names, other)
+    shown_other, note = st.columns([1, 2])
+    shown_other.image(
+        widgets.shown(paint.mask_over(moved.input_image, moved.mask, colours), photo=True), width="stretch"
+    )
+    shares = ", ".join(
+        f"{marks[k]} {name} {float((moved.mask == k).mean()):.0%}" for k, name in enumerate(moved.labels)
+    )
+    note.markdown(
+        f"Your head, unchanged, on {other.caption}: {shares} of the picture. It was fitted on a few pixels "
+        "of one picture, so it learned what tells your labels apart **there**, including what the "
+        "background of that picture looks like. On a picture with another background it often paints "
+        "the wrong places: it never learned what the new background is not."
+    )
 
 # --------------------------------------------------------------------- 2. a box from Grad-CAM
 st.subheader("2 · Where is it? A box from Grad-CAM")

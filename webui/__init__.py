@@ -39,7 +39,7 @@ from streamlit.delta_generator import DeltaGenerator
 import backbone_viz as bv
 from backbone_viz.core.device import DEVICE_ENV
 from webui.compute.caches import cached_activations, cached_analysis
-from webui.compute.segment_cache import cached_segmentation
+from webui.compute.segment_cache import cached_applied, cached_segmentation
 from webui.compute.turns import WaitCallback
 from webui.shell import links, projector
 from webui.shell.links import PRESENT
@@ -220,6 +220,34 @@ def segmentation(
                 strokes,
                 labels,
                 levels=levels,
+                on_wait=_place_shower(place),
+            )
+    finally:
+        place.empty()
+
+
+def applied_segmentation(
+    choices: Choices, strokes: np.ndarray, labels: Sequence[str], other: ImageChoice
+) -> bv.Segmentation:
+    """The picture ``other`` segmented by the head fitted on ``strokes`` over the chosen picture (cached for
+    every session); the place in the queue is shown meanwhile.
+
+    Raises:
+        SegmentError: strokes a segmenter cannot be fitted on.
+    """
+    place = st.empty()
+    image = choices.image
+    try:
+        with st.spinner(f"Applying your segmenter to {other.caption}…"):
+            return cached_applied(
+                choices.backbone,
+                choices.weights,
+                image.sha256,
+                image.data,
+                strokes,
+                labels,
+                other.sha256,
+                other.data,
                 on_wait=_place_shower(place),
             )
     finally:

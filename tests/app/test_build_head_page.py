@@ -116,10 +116,19 @@ def test_painting_two_labels_gives_a_mask_and_a_rerun_fits_nothing(monkeypatch: 
         assert f"**{title}**" in text
     assert "one cell per 32 × 32 px" in text and "Agrees with all stages on" in text
     assert not any("accura" in t.lower() for t in text.splitlines())
+    # The same head on another sample picture, said to be fitted on one picture.
+    assert "apply_segmenter" in runs
+    assert "Your head, unchanged, on" in text and "it never learned what the new background is not" in text
     runs.clear()
     at.run()  # nothing changed
     assert not at.exception
-    assert "fit_segmenter" not in runs
+    assert "fit_segmenter" not in runs and "apply_segmenter" not in runs
+    # Another picture: the head is applied again, not fitted again.
+    at.selectbox(key="build.other").set_value("rocket").run()
+    assert not at.exception
+    assert "apply_segmenter" in runs and "fit_segmenter" not in runs
+    assert "Falcon 9" in _texts(at)
+    runs.clear()
     # Renaming a label fits again (the names are part of the segmenter) and shows the new name.
     at.text_input(key="build.name.0").set_value("cat").run()
     assert not at.exception and "fit_segmenter" in runs

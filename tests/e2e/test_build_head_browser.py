@@ -71,4 +71,10 @@ def test_paint_two_labels_with_the_mouse_and_see_the_mask(server: Server) -> Non
         assert "object" in text and "background" in text
         page.get_by_text("Which stages does a segmenter need?").wait_for(timeout=SETTLE_TIMEOUT_MS)
         page.screenshot(path=str(_screenshot_dir() / "build-head-painted.png"), full_page=True)
+        # The same head on another picture, below.
+        other = page.get_by_text("The same segmenter on another picture")
+        other.wait_for(timeout=SETTLE_TIMEOUT_MS)
+        other.scroll_into_view_if_needed()
+        page.get_by_text("Your head, unchanged, on").wait_for(timeout=SETTLE_TIMEOUT_MS)
+        page.screenshot(path=str(_screenshot_dir() / "build-head-other-picture.png"))
         browser.close()

@@ -91,3 +91,57 @@ def cached_segmentation(
         lambda: _SEGMENTATIONS(name, weights, image_sha256, sha, names, chosen, image_bytes, frozen),
     )
 
+
+
+def _applied() -> Callable[..., bv.Segmentation]:
+    def applied(
+        name: str,
+        weights: str,
+        image_sha256: str,
+        strokes_sha: str,
+        labels: tuple[str, ...],
+        other_sha256: str,
+        _fit: Callable[[], bv.Segmentation],
+        _other_bytes: bytes,
+    ) -> bv.Segmentation:
+        return bv.apply_segmenter(
+            cached_backbone(name, weights), _fit().head, cached_picture(other_sha256, _other_bytes)
+        )
+
+    return applied
+
+
+_APPLIED = TwoTier(_applied, bundled=BUNDLED_SEGMENTATIONS, other=OTHER_SEGMENTATIONS)
+
+
+def cached_applied(
+    name: str,
+    weights: str,
+    image_sha256: str,
+    image_bytes: bytes,
+    strokes: np.ndarray,
+    labels: Sequence[str],
+    other_sha256: str,
+    other_bytes: bytes,
+    *,
+    on_wait: WaitCallback | None = None,
+) -> bv.Segmentation:
+    """Another picture segmented by the head fitted on ``strokes`` over every stage (see
+    :func:`backbone_viz.apply_segmenter`): the fit is :func:`cached_segmentation`'s, shared.
+
+    Raises:
+        SegmentError: strokes the engine cannot fit on; not cached.
+    """
+    frozen = np.array(strokes, dtype=np.int64)
+    frozen.flags.writeable = False
+    names = tuple(labels)
+    sha = strokes_sha256(frozen)
+
+    def fit() -> bv.Segmentation:
+        return _SEGMENTATIONS(name, weights, image_sha256, sha, names, None, image_bytes, frozen)
+
+    return in_turn(
+        ("applied", name, weights, image_sha256, sha, names, other_sha256),
+        on_wait,
+        lambda: _APPLIED(name, weights, image_sha256, sha, names, other_sha256, fit, other_bytes),
+    )
