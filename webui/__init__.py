@@ -208,22 +208,20 @@ def segmentation(
     Raises:
         SegmentError: strokes a segmenter cannot be fitted on; the page shows its message and hint.
     """
-    place = st.empty()
     image = choices.image
-    try:
-        with st.spinner("Fitting a segmenter on your strokes…"):
-            return cached_segmentation(
-                choices.backbone,
-                choices.weights,
-                image.sha256,
-                image.data,
-                strokes,
-                labels,
-                levels=levels,
-                on_wait=_place_shower(place),
-            )
-    finally:
-        place.empty()
+    return _queued(
+        "Fitting a segmenter on your strokes…",
+        lambda on_wait: cached_segmentation(
+            choices.backbone,
+            choices.weights,
+            image.sha256,
+            image.data,
+            strokes,
+            labels,
+            levels=levels,
+            on_wait=on_wait,
+        ),
+    )
 
 
 def applied_segmentation(
@@ -235,23 +233,21 @@ def applied_segmentation(
     Raises:
         SegmentError: strokes a segmenter cannot be fitted on.
     """
-    place = st.empty()
     image = choices.image
-    try:
-        with st.spinner(f"Applying your segmenter to {other.caption}…"):
-            return cached_applied(
-                choices.backbone,
-                choices.weights,
-                image.sha256,
-                image.data,
-                strokes,
-                labels,
-                other.sha256,
-                other.data,
-                on_wait=_place_shower(place),
-            )
-    finally:
-        place.empty()
+    return _queued(
+        f"Applying your segmenter to {other.caption}…",
+        lambda on_wait: cached_applied(
+            choices.backbone,
+            choices.weights,
+            image.sha256,
+            image.data,
+            strokes,
+            labels,
+            other.sha256,
+            other.data,
+            on_wait=on_wait,
+        ),
+    )
 
 
 def _place_shower(place: DeltaGenerator) -> WaitCallback:
@@ -267,18 +263,24 @@ def _place_shower(place: DeltaGenerator) -> WaitCallback:
     return show_place
 
 
+def _queued(spinner: str, compute: Callable[[WaitCallback], T]) -> T:
+    """``compute(on_wait)`` under a spinner saying ``spinner``, with the place in the queue shown meanwhile;
+    its errors reach the caller."""
+    place = st.empty()
+    try:
+        with st.spinner(spinner):
+            return compute(_place_shower(place))
+    finally:
+        place.empty()
+
+
 def _in_queue(name: str, compute: Callable[[WaitCallback], T]) -> T | None:
     """``compute(on_wait)`` with the place in the queue shown meanwhile, or ``None`` (explained)."""
-    place = st.empty()
-    show_place = _place_shower(place)
     try:
-        with st.spinner(f"Looking at the picture with {bv.get_spec(name).title}…"):
-            return compute(show_place)
+        return _queued(f"Looking at the picture with {bv.get_spec(name).title}…", compute)
     except bv.BackboneVizError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         return None
-    finally:
-        place.empty()
 
 
 def _ahead_text(ahead: int) -> str:

@@ -32,6 +32,13 @@ def strokes_sha256(strokes: np.ndarray) -> str:
     return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
 
 
+def _frozen(strokes: np.ndarray) -> tuple[np.ndarray, str]:
+    """A read-only int64 copy of ``strokes`` (cached results may keep it) and its sha256."""
+    frozen = np.array(strokes, dtype=np.int64)
+    frozen.flags.writeable = False
+    return frozen, strokes_sha256(frozen)
+
+
 def _segmentation() -> Callable[..., bv.Segmentation]:
     def segmentation(
         name: str,
@@ -79,18 +86,15 @@ def cached_segmentation(
     Raises:
         SegmentError: strokes the engine cannot fit on (nothing painted, one label only...); not cached.
     """
-    frozen = np.array(strokes, dtype=np.int64)
-    frozen.flags.writeable = False
+    frozen, sha = _frozen(strokes)
     chosen = None if levels is None else tuple(int(i) for i in levels)
     names = tuple(labels)
-    sha = strokes_sha256(frozen)
     key = ("segment", name, weights, image_sha256, sha, names, chosen)
     return in_turn(
         key,
         on_wait,
         lambda: _SEGMENTATIONS(name, weights, image_sha256, sha, names, chosen, image_bytes, frozen),
     )
-
 
 
 def _applied() -> Callable[..., bv.Segmentation]:
@@ -132,10 +136,8 @@ def cached_applied(
     Raises:
         SegmentError: strokes the engine cannot fit on; not cached.
     """
-    frozen = np.array(strokes, dtype=np.int64)
-    frozen.flags.writeable = False
+    frozen, sha = _frozen(strokes)
     names = tuple(labels)
-    sha = strokes_sha256(frozen)
 
     def fit() -> bv.Segmentation:
         return _SEGMENTATIONS(name, weights, image_sha256, sha, names, None, image_bytes, frozen)
