@@ -174,6 +174,25 @@ def count_hooks(model: torch.nn.Module) -> int:
     return total
 
 
+def model_left_alone(model: torch.nn.Module) -> Callable[[], None]:
+    """Records what a call must not change on a shared model (its weights, hooks, train/eval modes,
+    ``requires_grad`` flags and ``.grad``); returns the check, to call after the calls under test."""
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hooks = count_hooks(model)
+    training = [m.training for m in model.modules()]
+    grads = [p.requires_grad for p in model.parameters()]
+
+    def check() -> None:
+        assert count_hooks(model) == hooks == 0
+        assert [m.training for m in model.modules()] == training
+        assert [p.requires_grad for p in model.parameters()] == grads
+        assert all(p.grad is None for p in model.parameters())
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, before[k]), k
+
+    return check
+
+
 def watch_model_runs(monkeypatch: pytest.MonkeyPatch, seen: Callable[[str, Path], None]) -> None:
     """Wraps every engine function that runs a model (:func:`backbone_viz.core.runs.model_runs`, found from
     the marks in the engine) on ``backbone_viz`` so that a call first calls ``seen(name, caller's file)``

@@ -16,7 +16,7 @@ from PIL import Image
 import backbone_viz as bv
 from backbone_viz.heads.cam_box import box_iou, mask_box
 from tests.composites import _square, blob, composites
-from tests.conftest import count_hooks, sample
+from tests.conftest import model_left_alone, sample
 from tests.test_segment import crop_mask
 
 #: Backgrounds of the held-out composites: none of them is under a training composite.
@@ -191,23 +191,14 @@ def test_a_detector_from_other_weights_is_refused(lite0: bv.Backbone, detector) 
 
 
 def test_the_shared_model_is_left_alone(lite0: bv.Backbone, examples, one_thread) -> None:
-    model = lite0.model
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    hooks = count_hooks(model)
-    training = [m.training for m in model.modules()]
-    grads = [p.requires_grad for p in model.parameters()]
+    left_alone = model_left_alone(lite0.model)
     det = bv.fit_detector(lite0, examples[:2], steps=20)
     bv.detect(lite0, det, sample("cat"))
     with pytest.raises(bv.DetectError):
         bv.fit_detector(lite0, [(sample("cat"), [])])
     with torch.no_grad():  # a caller in no_grad mode still gets a trained head
         assert bv.fit_detector(lite0, examples[:1], steps=5).weight2.any()
-    assert count_hooks(model) == hooks == 0
-    assert [m.training for m in model.modules()] == training
-    assert [p.requires_grad for p in model.parameters()] == grads
-    assert all(p.grad is None for p in model.parameters())
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+    left_alone()
 
 
 def test_marked_as_running_the_model() -> None:

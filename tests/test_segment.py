@@ -20,7 +20,7 @@ from PIL import Image
 import backbone_viz as bv
 from backbone_viz.heads.segment import _sample, _stage_maps
 from tests.composites import composites
-from tests.conftest import count_hooks, sample
+from tests.conftest import model_left_alone, sample
 
 LABELS = ("object", "background")
 #: Length of the first stroke of each label, in pixels.
@@ -255,11 +255,7 @@ def test_programming_mistakes_are_type_errors(lite0: bv.Backbone) -> None:
 
 
 def test_the_shared_model_is_left_alone(lite0: bv.Backbone, pictures) -> None:
-    model = lite0.model
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    hooks = count_hooks(model)
-    training = [m.training for m in model.modules()]
-    grads = [p.requires_grad for p in model.parameters()]
+    left_alone = model_left_alone(lite0.model)
     image, truth = pictures[4]
     seg, _ = paint_and_correct(lite0, image, truth, corrections=1)
     bv.apply_segmenter(lite0, seg.head, sample("cat"))
@@ -267,12 +263,7 @@ def test_the_shared_model_is_left_alone(lite0: bv.Backbone, pictures) -> None:
         bv.fit_segmenter(lite0, image, np.full((224, 224), -1), LABELS)
     with torch.no_grad():  # a caller in no_grad mode still gets a fitted head
         assert bv.fit_segmenter(lite0, image, _strokes(), LABELS).head.weights[0].any()
-    assert count_hooks(model) == hooks == 0
-    assert [m.training for m in model.modules()] == training
-    assert [p.requires_grad for p in model.parameters()] == grads
-    assert all(p.grad is None for p in model.parameters())
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+    left_alone()
 
 
 def test_marked_as_running_the_model() -> None:
