@@ -99,6 +99,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "detect",
         "fit_detector",
     ),
+    "heads.examples": (
+        "Composite",
+        "composite",
+        "paste_examples",
+    ),
     "heads.head": (
         "Head",
         "check_fits",

@@ -38,6 +38,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 import backbone_viz as bv
 from backbone_viz.core.device import DEVICE_ENV
+from webui.compute import detect_cache
 from webui.compute.caches import cached_activations, cached_analysis
 from webui.compute.segment_cache import cached_applied, cached_segmentation
 from webui.compute.turns import WaitCallback
@@ -54,6 +55,8 @@ __all__ = [
     "analysis",
     "analysis_or_stop",
     "configure_torch",
+    "detections",
+    "detector",
     "full_analysis",
     "page_setup",
     "render_sidebar",
@@ -168,7 +171,8 @@ def analysis(
     if load(name, weights, key=key, offer_bundled=offer_bundled, use_untrained=use_untrained) is None:
         return None
     return _in_queue(
-        name, lambda on_wait: cached_analysis(name, weights, image.sha256, image.data, target, on_wait=on_wait)
+        name,
+        lambda on_wait: cached_analysis(name, weights, image.sha256, image.data, target, on_wait=on_wait),
     )
 
 
@@ -245,6 +249,52 @@ def applied_segmentation(
             labels,
             other.sha256,
             other.data,
+            on_wait=on_wait,
+        ),
+    )
+
+
+def detector(choices: Choices, boxes: detect_cache.Boxes) -> bv.Detector:
+    """The detector trained on ``boxes`` drawn on the chosen picture (and their copies pasted onto the other
+    sample photos): trained now with a progress bar, unless any session trained it already.
+
+    Args:
+        boxes: ``(x0, y0, x1, y1)`` inclusive pixels of the backbone's crop, in the order drawn.
+
+    Raises:
+        DetectError: boxes a detector cannot learn from; the page shows its message and hint.
+    """
+    name, weights, image = choices.backbone, choices.weights, choices.image
+    ready = detect_cache.detector(name, weights, image, boxes)
+    if ready is not None:
+        return ready
+    bar, place = st.progress(0.0, text="Training your detector…"), st.empty()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Training your detector… step {done} of {total}")
+
+    try:
+        return detect_cache.train_detector(name, weights, image, boxes, progress, _place_shower(place))
+    finally:
+        bar.empty()
+        place.empty()
+
+
+def detections(
+    choices: Choices, boxes: detect_cache.Boxes, trained: bv.Detector, where: str, threshold: float
+) -> bv.Detections:
+    """What the detector of ``boxes`` finds on the picture ``where`` names (``detect_cache.NEW``: the boxed
+    thing on a photo it never saw; ``detect_cache.YOURS``; or a sample's name), cached for every session."""
+    return _queued(
+        "Looking for it…",
+        lambda on_wait: detect_cache.cached_detections(
+            choices.backbone,
+            choices.weights,
+            choices.image,
+            boxes,
+            trained,
+            where,
+            threshold,
             on_wait=on_wait,
         ),
     )

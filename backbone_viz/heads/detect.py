@@ -326,11 +326,18 @@ def _check_examples(
                 f"Picture {n} has no box.",
                 "Draw a box around every thing of the kind on it, or leave the picture out.",
             )
-        checked.append((picture, [_check_box(box, n, size) for box in boxes]))
+        checked.append((picture, [check_box(box, n, size) for box in boxes]))
     return checked
 
 
-def _check_box(box: Sequence[float], n: int, size: int) -> tuple[float, float, float, float]:
+def check_box(box: Sequence[float], n: int, size: int) -> tuple[float, float, float, float]:
+    """``box`` as 4 floats ``(x0, y0, x1, y1)``, checked to lie in a ``size`` square crop with a width and a
+    height; ``n`` numbers the picture it is on in messages.
+
+    Raises:
+        DetectError: a box of zero size, or one reaching outside the crop (the learner's mistakes).
+        TypeError: not 4 finite numbers.
+    """
     values = list(box) if isinstance(box, (tuple, list, np.ndarray)) else None
     if values is None or len(values) != 4 or not all(isinstance(v, Real) and not isinstance(v, bool) for v in values):
         raise TypeError(f"a box of example {n} must be 4 numbers (x0, y0, x1, y1), not {box!r}")

@@ -39,6 +39,7 @@ TARGET_MODE = "target_mode"  # Grad-CAM: "top" or "other"
 TARGET_CLASS = "target_class"  # Grad-CAM's chosen class
 ATTR_TARGET = "attr.target"  # Pixel attributions' class
 SPLIT_CLASS = "heads.split_class"  # heads: the class whose score is split
+BOX_CLASS = "build.box_class"  # Build a head: the class whose Grad-CAM is boxed
 #: Each page's opacity slider: an overlay's look is part of the view a teacher shares.
 OPACITY_KEYS = {"gradcam": "cam_opacity", "feature_buildup": "opacity"}
 #: Session key of the sidebar's "with my answers" choice for shared lesson links.
@@ -89,7 +90,7 @@ def _page() -> str:
 def _target(state: Mapping[str, object], page: str) -> object:
     if page == "gradcam":
         return state.get(TARGET_CLASS) if state.get(TARGET_MODE) == "other" else None
-    key = {"attributions": ATTR_TARGET, "heads": SPLIT_CLASS}.get(page)
+    key = {"attributions": ATTR_TARGET, "heads": SPLIT_CLASS, "build_head": BOX_CLASS}.get(page)
     return None if key is None else state.get(key)
 
 
@@ -217,6 +218,7 @@ def apply(query: Mapping[str, str]) -> list[str]:
             state[TARGET_CLASS] = target
             state[ATTR_TARGET] = target
             state[SPLIT_CLASS] = target
+            state[BOX_CLASS] = target
         else:
             bad("target", query["target"], f"a class number from 0 to {CLASSES - 1}")
     if "opacity" in query:

@@ -1,11 +1,19 @@
-"""The "Build a head" page, part 2, where is it? A box from Grad-CAM at each stage, drawn on the picture."""
+"""The "Build a head" page's second dense head, where is it? A box from Grad-CAM at each stage, drawn on
+the picture, for any class the learner chooses."""
 
 from __future__ import annotations
 
+import streamlit as st
 from PIL import Image, ImageDraw
 
 import backbone_viz as bv
+import webui
+from webui.shell.links import BOX_CLASS
+from webui.shell.state import Choices, persistent
+from webui.views import widgets
 
+#: Session key: the picture whose class :data:`BOX_CLASS` was chosen for.
+_BOXED_PICTURE = "build.boxed_picture"
 #: The box's colours: a light line inside a dark one, visible on a light and on a dark picture.
 LIGHT, DARK = (255, 214, 0), (0, 0, 0)
 
@@ -44,3 +52,41 @@ def why_it_works(weights: str, label: str) -> str:
         f"{common} With untrained weights no channel has learned any object, so the box follows no learned "
         f"object: it surrounds whatever happens to raise the random score of *{label}*."
     )
+
+
+def show(choices: Choices, base: bv.AnalysisResult) -> None:
+    """Draws the section under its title: the class to box (the head's top-5 first, then every class by
+    name), and its box at every stage."""
+    spec = choices.spec
+    categories = base.categories
+    top = [p.index for p in base.predictions]
+    indices = top + sorted(set(range(len(categories))) - set(top), key=lambda i: categories[i].lower())
+    ranked = {p.index: p.probability for p in base.predictions}
+    # A class chosen for another picture is not this picture's question: a new picture starts at its top-1
+    # (a link's class, read before any picture was seen here, is kept).
+    state = st.session_state
+    if state.get(_BOXED_PICTURE, choices.image.sha256) != choices.image.sha256:
+        state[BOX_CLASS] = top[0]
+    state[_BOXED_PICTURE] = choices.image.sha256
+    chosen = st.selectbox(
+        "Box the class (the head's top-5 first; type to search every class)",
+        indices,
+        format_func=lambda i: (
+            f"{categories[i]} ({ranked[i]:.1%})" if i in ranked else f"{categories[i]} (#{i})"
+        ),
+        **persistent(BOX_CLASS, top[0], options=indices),
+    )
+    chosen = top[0] if chosen is None else int(chosen)
+    result = base if chosen == base.target.index else webui.analysis_or_stop(choices, chosen)
+    boxes = bv.boxes_by_stage(result)
+    cells = st.columns(len(spec.stages))
+    for cell, stage in zip(cells, spec.stages, strict=True):
+        box = boxes.get(stage.index)
+        cell.image(widgets.shown(boxed(result.input_image, box), photo=True), width="stretch")
+        cell.markdown(box_caption(stage, box))
+    if chosen not in ranked:
+        st.caption(
+            f"The head gives *{result.target.label}* {result.target.probability:.2%}: a class it does not see "
+            "here is boxed around whatever raises its score most, which may be nothing like it."
+        )
+    st.markdown(why_it_works(choices.weights, result.target.label))

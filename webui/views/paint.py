@@ -1,5 +1,6 @@
-"""The "Build a head" page, part 1, paint to segment: the canvas, its strokes as a label map, the mask over
-the picture and what each choice of stages gives.
+"""The "Build a head" page's drawing: the canvas to paint strokes on (the segmenter) or to drag boxes on
+(the detector), what was drawn in the crop's pixels, the mask over the picture and what each choice of
+stages gives.
 
 The canvas is ``streamlit-drawable-canvas`` (a Streamlit components-v2 package). It is imported inside
 :func:`canvas` only: its module declares its component when imported, which works under ``streamlit run``
@@ -26,6 +27,8 @@ COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("green", (30, 170, 70)),
     ("orange", (255, 150, 0)),
 )
+#: The colour boxes are drawn in (the detector has one kind of thing).
+BOX_COLOUR = (255, 214, 0)
 #: The labels a page starts with.
 DEFAULT_NAMES = ("object", "background", "label 3", "label 4")
 #: The canvas's side in CSS px (its strokes are scaled to the crop the backbone sees).
@@ -64,6 +67,50 @@ def canvas(picture: Image.Image, *, colour: tuple[int, int, int], key: str) -> n
     )
     data = result.image_data
     return None if data is None else np.asarray(data)
+
+
+def box_canvas(picture: Image.Image, *, label: str, key: str) -> list[dict[str, float]]:
+    """A canvas over ``picture`` (stretched to ``CANVAS_PX`` square) on which the learner drags boxes.
+
+    Returns:
+        The boxes drawn, as ``{"left", "top", "width", "height"}`` in canvas px (see :func:`boxes_from_canvas`).
+    """
+    from streamlit_drawable_canvas import st_canvas  # see the module docstring
+
+    result = st_canvas(
+        fill_color="rgba(0, 0, 0, 0)",
+        stroke_width=3,
+        stroke_color=hex_colour(BOX_COLOUR),
+        background_image=picture,
+        height=CANVAS_PX,
+        width=CANVAS_PX,
+        drawing_mode="labeled_rect",
+        label=label,
+        key=key,
+    )
+    return list(result.boxes)
+
+
+def boxes_from_canvas(drawn: Sequence[dict[str, float]], size: int) -> list[tuple[int, int, int, int]]:
+    """The canvas's boxes in the crop's inclusive pixels ``(x0, y0, x1, y1)``, clipped to the crop, in the
+    order drawn. A box of no width or height stays so (the engine explains why it cannot be used).
+
+    Args:
+        drawn: from :func:`box_canvas`: ``left``, ``top``, ``width``, ``height`` in canvas px (a box dragged
+            up or left may have a negative width or height).
+        size: the side of the backbone's square crop (224).
+    """
+    scale = size / CANVAS_PX
+    boxes = []
+    for box in drawn:
+        left, top = float(box["left"]), float(box["top"])
+        right, bottom = left + float(box["width"]), top + float(box["height"])
+        x0, x1 = sorted((left, right))
+        y0, y1 = sorted((top, bottom))
+        corners = (round(x0 * scale), round(y0 * scale), round(x1 * scale) - 1, round(y1 * scale) - 1)
+        a, b, c, d = (min(max(v, 0), size - 1) for v in corners)
+        boxes.append((a, b, max(c, a), max(d, b)))
+    return boxes
 
 
 def strokes_from_canvas(
