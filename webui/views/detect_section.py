@@ -98,10 +98,10 @@ def show(choices: Choices, base: bv.AnalysisResult) -> None:
     )
     heat, examples_cell = st.columns([1, 3])
     heat.image(
-        widgets.shown(overlay(found.input_image, found.heatmap, alpha=0.6), photo=True), width="stretch"
+        widgets.shown(overlay(found.input_image, found.heatmap, alpha=0.6, vmin=0.0, vmax=1.0), photo=True), width="stretch"
     )
     heat.caption(
-        f"The head's centre score at each of the {found.heatmap.shape[1]} × {found.heatmap.shape[0]} cells "
+        f"The head's centre score (dark 0, bright 1) at each of the {found.heatmap.shape[1]} × {found.heatmap.shape[0]} cells "
         f"of stage {found.stage}: a box is drawn at each peak above {threshold:.2f}."
     )
     with examples_cell:
@@ -117,7 +117,7 @@ def show(choices: Choices, base: bv.AnalysisResult) -> None:
             "Untrained weights: the stage's channels are random filters, so the head can only learn the "
             "colours and textures of the very patch you boxed, pasted unchanged into every training picture. "
             "Whether it finds that patch on a new picture depends on whether random filters happen to tell it "
-            "apart from the background (the overlap above says whether they did); nothing here could find "
+            "apart from the background (the found boxes above show whether they did); nothing here could find "
             "another thing of its kind."
         )
 
