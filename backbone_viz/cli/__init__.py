@@ -1,4 +1,4 @@
-"""The command line: ``python -m backbone_viz analyze IMAGE``, ``... atlas``, ``... weights`` and ``... serve``.
+"""The command line: ``python -m backbone_viz analyze IMAGE``, ``... atlas``, ``... box``, ``... segment``, ``... detect``, ``... weights`` and ``... serve``.
 
 For self-study without the web app: ``analyze`` writes a one-page figure (the crop the model saw, the
 top-5, one activation map per stage from low to high with its Grad-CAM beside it) and ``--json``
@@ -129,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("--seed", type=int, default=0)
     atlas.add_argument("--device", default=None, help=DEVICE_HELP)
     atlas.set_defaults(func=_atlas)
+    from backbone_viz.cli.heads import add_heads_parsers
     from backbone_viz.cli.weights import add_weights_parser
     from backbone_viz.server.serve import add_serve_parser
 
+    add_heads_parsers(sub)
     add_weights_parser(sub)
     add_serve_parser(sub)
     return parser

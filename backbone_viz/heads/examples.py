@@ -10,10 +10,12 @@ Two recipes, both deterministic (the same arguments give the same pixels):
 * :func:`composite`: a region of one picture cut by a random smooth blob (:func:`blob`) and pasted onto
   another, with its true mask: a picture on which a segmenter's mask can be scored (lesson 8, the tests).
 
-**Coordinates.** Pictures here are squares of ``size`` pixels, the side of the backbone's crop (224 for
-EfficientNet-Lite0: ``backbone.preprocessing.crop``); boxes are inclusive pixels ``(x0, y0, x1, y1)`` of
-that square, as everywhere in :mod:`backbone_viz.heads`. Feed :func:`paste_examples`' pictures to
-:func:`backbone_viz.fit_detector` unchanged: a square of the crop's side is its own crop.
+**Coordinates.** Boxes are inclusive pixels ``(x0, y0, x1, y1)`` of the backbone's crop, as everywhere in
+:mod:`backbone_viz.heads`: ``backbone.crop(picture)``, 224 x 224 for every bundled backbone. The crop
+resizes a picture's shorter side (to 256 for EfficientNet-Lite0) and cuts its centre, so a picture made
+here is a square of the RESIZED side with the copy inside its centre crop: ``backbone.crop`` gives that
+centre back pixel for pixel, and the box is where the copy is. Feed :func:`paste_examples`' pictures to
+:func:`backbone_viz.fit_detector` unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from backbone_viz.core.backbones import Backbone
 from backbone_viz.errors import DetectError
 from backbone_viz.heads.detect import check_box
 
@@ -59,6 +62,7 @@ def square(picture: Image.Image, size: int) -> Image.Image:
 
 
 def paste_examples(
+    backbone: Backbone,
     picture: Image.Image,
     boxes: Sequence[Sequence[float]],
     backgrounds: Sequence[Image.Image],
@@ -67,39 +71,40 @@ def paste_examples(
 ) -> list[tuple[Image.Image, list[Box]]]:
     """Training examples for a detector from one boxed picture: its things pasted onto each background.
 
+    Only the backbone's preprocessing is used (its crop's geometry); no model runs.
+
     Args:
-        picture: the square picture the boxes are drawn on, ``size`` x ``size`` (the backbone's crop).
-        boxes: ``(x0, y0, x1, y1)`` boxes, inclusive pixels of ``picture``, around every thing of the kind
-            on it (a thing left unboxed is learned as "not the thing").
-        backgrounds: pictures to paste onto; each is first cut to its centre square of ``size``.
+        backbone: the backbone the detector will read, from :func:`backbone_viz.load_backbone`.
+        picture: the learner's RGB picture, any size.
+        boxes: ``(x0, y0, x1, y1)`` boxes, inclusive pixels of ``backbone.crop(picture)``, around every
+            thing of the kind on it (a thing left unboxed is learned as "not the thing").
+        backgrounds: pictures to paste onto; each is first cut to its centre square.
         seed: seeds the copies' places and sizes.
 
     Returns:
-        ``[(picture, boxes), (pasted_1, [box_1]), ...]``: the learner's own example first, then one
-        ``size`` x ``size`` RGB picture per background holding one copy (of each box in turn) with the
-        copy's box, ready for :func:`backbone_viz.fit_detector`.
+        ``[(picture, boxes), (pasted_1, [box_1]), ...]``: the learner's own example first, then one picture
+        per background (a square of the backbone's resize side) holding one copy (of each box in turn),
+        with the copy's box in its crop, ready for :func:`backbone_viz.fit_detector`.
 
     Raises:
-        DetectError: no box, a box of zero size, or one reaching outside the picture.
+        DetectError: no box, a box of zero size, or one reaching outside the crop.
         TypeError: a picture that is not a PIL image, a box that is not 4 numbers.
-        ValueError: ``picture`` is not square.
     """
     if not isinstance(picture, Image.Image):
         raise TypeError(f"picture must be a PIL image, not {type(picture).__name__}")
-    if picture.width != picture.height:
-        raise ValueError(
-            f"picture must be the backbone's square crop, not {picture.width} x {picture.height}"
-        )
-    size = picture.width
+    crop = backbone.crop(picture)
+    size = crop.width
     if boxes is None or isinstance(boxes, (str, bytes)) or len(boxes) == 0:
         raise DetectError("There is no box to learn from.", "Drag a box around the thing on the picture.")
     if len(boxes) == 4 and all(isinstance(v, (int, float, np.number)) for v in boxes):
         raise TypeError(f"boxes must be a list of boxes: [{tuple(boxes)!r}], not one box")
     checked = [_rounded(check_box(box, 1, size)) for box in boxes]
-    rgb = picture.convert("RGB")
-    things = [rgb.crop((x0, y0, x1 + 1, y1 + 1)) for x0, y0, x1, y1 in checked]
+    things = [crop.crop((x0, y0, x1 + 1, y1 + 1)) for x0, y0, x1, y1 in checked]
+    side = backbone.preprocessing.resize
+    # Where the crop's top-left corner lies in a square of the resized side (torchvision's centre crop).
+    offset = int(round((side - size) / 2.0))
     rng = np.random.default_rng(seed)
-    examples: list[tuple[Image.Image, list[Box]]] = [(rgb, checked)]
+    examples: list[tuple[Image.Image, list[Box]]] = [(picture.convert("RGB"), checked)]
     for n, background in enumerate(backgrounds):
         thing = things[n % len(things)]
         scale = rng.uniform(*SCALES)
@@ -108,8 +113,8 @@ def paste_examples(
         left = int(rng.integers(0, size - width + 1))
         top = int(rng.integers(0, size - height + 1))
         copy = thing.resize((width, height), Image.Resampling.BICUBIC)
-        made = square(background, size)
-        made.paste(copy, (left, top), _alpha(width, height))
+        made = square(background, side)
+        made.paste(copy, (left + offset, top + offset), _alpha(width, height))
         examples.append((made, [(left, top, left + width - 1, top + height - 1)]))
     return examples
 

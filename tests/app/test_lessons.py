@@ -72,7 +72,7 @@ def test_each_lesson_asks_first_then_reveals_and_links(walk: AppTest, number: in
     assert len(links) == 1
     # Home is the default page: its address is the app's root ("/"), an empty page name.
     pages = {1: "", 2: "feature_buildup", 3: "feature_buildup", 4: "gradcam", 5: "feature_buildup"}
-    assert links[0].page == pages.get(number, {6: "heads", 7: "inside_block"}.get(number))
+    assert links[0].page == pages.get(number, {6: "heads", 7: "inside_block", 8: "build_head"}.get(number))
     query = dict(q.split("=", 1) for q in links[0].query_string.split("&"))
     assert query["picture"] == "cat" and query["backbone"] == "efficientnet_lite0"
     # The answer travels in the URL: one letter per lesson.
@@ -95,7 +95,7 @@ def test_a_link_opens_a_lesson_with_its_answers() -> None:
     at = _open({"picture": "coffee", "lesson": "3", "answers": "ab"})
     assert not at.exception
     assert at.radio(key="_w_lesson.q2").value is None  # lessons 1 and 2 answered, 3 not yet
-    assert "2 of 7 answered" in at.get("button_group")[0].proto.label
+    assert f"2 of {LESSON_COUNT} answered" in at.get("button_group")[0].proto.label
     assert "3 · Low to high" in _texts(at)
     at.radio(key="_w_lesson.q2").set_value(0).run()  # a wrong answer: the right one is shown, and why
     assert "Not quite: the answer is c)" in _texts(at)

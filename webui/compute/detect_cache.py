@@ -32,6 +32,7 @@ __all__ = [
     "boxes_key",
     "cached_detections",
     "detector",
+    "example_crops",
     "examples",
     "held_out",
     "new_picture",
@@ -73,18 +74,16 @@ def _sample_picture(name: str) -> Image.Image:
     return cached_picture(choice.sha256, choice.data)
 
 
-def _crop(name: str, weights: str, image: ImageChoice) -> Image.Image:
-    """The backbone's crop of the learner's picture (geometry only: no model run)."""
-    return cached_backbone(name, weights).crop(cached_picture(image.sha256, image.data))
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _examples(
     name: str, weights: str, image_sha256: str, boxes: Boxes, _image: ImageChoice
 ) -> tuple[tuple[Image.Image, tuple[Box, ...]], ...]:
-    crop = _crop(name, weights, _image)
     made = bv.paste_examples(
-        crop, list(boxes), [_sample_picture(n) for n in backgrounds(_image)[0]], seed=TRAIN_SEED
+        cached_backbone(name, weights),
+        cached_picture(_image.sha256, _image.data),
+        list(boxes),
+        [_sample_picture(n) for n in backgrounds(_image)[0]],
+        seed=TRAIN_SEED,
     )
     return tuple((picture, tuple(found)) for picture, found in made)
 
@@ -92,13 +91,28 @@ def _examples(
 def examples(
     name: str, weights: str, image: ImageChoice, boxes: Boxes
 ) -> tuple[tuple[Image.Image, tuple[Box, ...]], ...]:
-    """The training pictures: the learner's crop with its boxes first, then one per background photo with
-    the box of its pasted copy (shared pictures: read, never change).
+    """The training pictures: the learner's picture with its boxes first, then one per background photo
+    with the box of its pasted copy; boxes in each picture's crop (shared pictures: read, never change).
 
     Raises:
         DetectError: a box a detector cannot learn from (no size, outside the crop).
     """
     return _examples(name, weights, image.sha256, boxes, image)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _example_crops(
+    name: str, weights: str, image_sha256: str, boxes: Boxes, _image: ImageChoice
+) -> tuple[tuple[Image.Image, tuple[Box, ...]], ...]:
+    backbone = cached_backbone(name, weights)
+    return tuple((backbone.crop(picture), found) for picture, found in examples(name, weights, _image, boxes))
+
+
+def example_crops(
+    name: str, weights: str, image: ImageChoice, boxes: Boxes
+) -> tuple[tuple[Image.Image, tuple[Box, ...]], ...]:
+    """:func:`examples` as the backbone sees them (its crops, in which the boxes lie), for showing."""
+    return _example_crops(name, weights, image.sha256, boxes, image)
 
 
 @st.cache_resource(show_spinner=False)
@@ -137,15 +151,19 @@ def train_detector(
 def _new_picture(
     name: str, weights: str, image_sha256: str, boxes: Boxes, _image: ImageChoice
 ) -> tuple[Image.Image, Box]:
-    crop = _crop(name, weights, _image)
     [(picture, [box])] = bv.paste_examples(
-        crop, [boxes[0]], [_sample_picture(held_out(_image))], seed=NEW_SEED
+        cached_backbone(name, weights),
+        cached_picture(_image.sha256, _image.data),
+        [boxes[0]],
+        [_sample_picture(held_out(_image))],
+        seed=NEW_SEED,
     )[1:]
     return picture, box
 
 
 def new_picture(name: str, weights: str, image: ImageChoice, boxes: Boxes) -> tuple[Image.Image, Box]:
-    """The first boxed thing pasted onto the held-out photo at a new place and size, and its true box."""
+    """The first boxed thing pasted onto the held-out photo at a new place and size, and its true box (in
+    the picture's crop)."""
     return _new_picture(name, weights, image.sha256, boxes, image)
 
 

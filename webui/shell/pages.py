@@ -38,7 +38,7 @@ PAGES: tuple[Page, ...] = (
         "app_pages/lessons.py",
         "Lessons",
         ":material/school:",
-        "Lessons: seven short lessons and a quiz, on your picture",
+        "Lessons: eight short lessons and a quiz, on your picture",
     ),
     Page(
         "app_pages/feature_buildup.py",
