@@ -269,3 +269,22 @@ def test_the_shared_model_is_left_alone(lite0: bv.Backbone, pictures) -> None:
 def test_marked_as_running_the_model() -> None:
     assert bv.fit_segmenter.runs_model and bv.apply_segmenter.runs_model
     assert math.isfinite(bv.heads.segment.L2)
+
+
+def test_a_map_of_tiny_values_segments_like_the_same_map_at_full_size(lite0: bv.Backbone, pictures) -> None:
+    """An untrained GoogLeNet's last stage holds values near 1e-12: standardising must scale them up (a
+    fixed floor of 1e-5 on the spread once zeroed them, and its head labelled every pixel alike)."""
+    from backbone_viz.heads import segment
+
+    image, truth = pictures[0]
+    _, strokes = paint_and_correct(lite0, image, truth, corrections=2)
+    stages = list(lite0.spec.stages)
+    _, maps = segment._stage_maps(lite0, image, stages)
+    ys, xs = np.nonzero(strokes >= 0)
+    targets = torch.from_numpy(strokes[ys, xs])
+    size = strokes.shape[0]
+    normal = segment._fit(lite0, stages, maps, LABELS, ys, xs, targets, size)
+    tiny = segment._fit(lite0, stages, [m * 1e-12 for m in maps], LABELS, ys, xs, targets, size)
+    mask, _ = segment._predict(normal, maps, size)
+    tiny_mask, _ = segment._predict(tiny, [m * 1e-12 for m in maps], size)
+    assert (mask == tiny_mask).mean() >= 0.99 and len(np.unique(tiny_mask)) == 2

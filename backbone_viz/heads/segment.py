@@ -375,7 +375,10 @@ def _fit(
         # Statistics over the whole map (at its own resolution), not the few painted pixels: a stroke
         # of one colour would give a channel a near-zero spread and blow its weight up.
         mean = flat.mean(dim=1)
-        scale = (flat.std(dim=1, unbiased=False) + 1e-5) * math.sqrt(c)
+        spread = flat.std(dim=1, unbiased=False)
+        # A floor relative to the map's own spread: a dead channel is not blown up, and a map whose every
+        # value is tiny (an untrained GoogLeNet's last stage, ~1e-12) is scaled up, not zeroed.
+        scale = (spread + 1e-5 * spread.max().clamp_min(1e-30)) * math.sqrt(c)
         columns.append((_sample(fmap, ys, xs, size) - mean) / scale)
         means.append(mean)
         scales.append(scale)
