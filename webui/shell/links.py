@@ -49,6 +49,9 @@ CLASSES = 1000  # every backbone's ImageNet head
 LESSON_COUNT = 8
 #: Lesson answers: one letter per question, "-" for not yet answered.
 ANSWERS_PATTERN = re.compile(r"[a-d-]{1,16}")
+#: URL names that class mode's pages read and write themselves (join code, a student's seat, the teacher's
+#: one-time link): not view settings, so never applied here nor reported as an unused part of a link.
+CLASS_NAMES = frozenset({"code", "seat", "teacher"})
 
 _WRITTEN = "_links.written"
 LINKED_CHANNEL = (
@@ -165,7 +168,7 @@ def apply(query: Mapping[str, str]) -> list[str]:
     def bad(name: str, value: str, why: str) -> None:
         problems.append(f"{name}={value!r} ({why})")
 
-    known = set(_READERS)
+    known = set(_READERS) | CLASS_NAMES
     for name in query:
         if name not in known:
             bad(name, query[name], "not a setting of this app")

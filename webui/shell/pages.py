@@ -88,6 +88,18 @@ PAGES: tuple[Page, ...] = (
         ":material/brush:",
         "Build a head: paint a few strokes to segment, and a box from Grad-CAM",
     ),
+    Page(
+        "app_pages/classroom.py",
+        "Class mode",
+        ":material/co_present:",
+        "Class mode: your class answers on their phones, the projector shows the answers",
+    ),
+    Page(
+        "app_pages/join.py",
+        "Join a class",
+        ":material/how_to_reg:",
+        "Join a class: answer your teacher's question on your phone",
+    ),
 )
 
 
