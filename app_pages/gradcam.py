@@ -6,7 +6,7 @@ import webui
 from backbone_viz import render
 from webui.shell import projector
 from webui.shell.state import persistent
-from webui.views import widgets
+from webui.views import cam_methods, widgets
 
 choices = webui.page_setup()
 spec = choices.spec
@@ -83,6 +83,15 @@ first = st.columns(len(spec.stages))
 for place, stage in zip(first, spec.stages, strict=True):
     place.image(widgets.shown(overlays[stage.index], photo=True), width="stretch")
     place.markdown(f"**stage {stage.index}**  \n{widgets.level_badge(stage.level)}")
+
+st.subheader(f"Other ways to map “{result.target.label}”")
+st.markdown(
+    "Grad-CAM is one recipe among several. Each method below turns the same maps (and, but for EigenCAM, "
+    "the same gradient) into a map of its own: where they agree, you can trust the picture more."
+)
+cam_methods.show_family(choices, result, opacity)
+if st.toggle("Show Score-CAM (slow: one forward pass per channel)", key="cam.score_on"):
+    cam_methods.show_score_cam(choices, result, opacity)
 
 st.subheader("Each stage on its own")
 # In projector mode a spare column keeps each row's pictures within one screen's height.

@@ -1,4 +1,4 @@
-"""Lessons: eight short lessons on your picture and backbone, each a question first, then the real figure,
+"""Lessons: short lessons on your picture and backbone, each a question first, then the real figure,
 then a link into the explorer at that view; a "check yourself" quiz at the end."""
 
 import streamlit as st
@@ -15,7 +15,7 @@ spec = choices.spec
 
 st.title("Lessons: how a backbone sees")
 widgets.explain(
-    f"Eight short lessons on **your picture** and **{spec.title}**. Each asks a question first: answer it, "
+    f"{len(LESSONS)} short lessons on **your picture** and **{spec.title}**. Each asks a question first: answer it, "
     "then see the real figure and what to notice, and follow the link to explore it yourself. Change the "
     "picture or the backbone in the sidebar at any time: the figures and numbers follow."
 )

@@ -56,3 +56,14 @@ class KnockoutError(BackboneVizError):
 class AttributionError(BackboneVizError):
     """An attribution method cannot be done right on this backbone (Guided Backprop through an
     activation that is not a ReLU)."""
+
+
+class CamError(BackboneVizError, ValueError):
+    """A class activation map cannot be made as asked: an unknown method or layer, none chosen, or a number
+    of channels out of range. Also a ``ValueError``, which an unknown method name raised before."""
+
+
+class PerturbationError(BackboneVizError):
+    """Pictures cannot be changed as asked to measure an explanation (occlusion, deletion and insertion,
+    ROAD): a saliency map that is not one number per place, a patch that does not fit the crop, a step
+    or percentages outside their range."""

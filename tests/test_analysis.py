@@ -37,7 +37,11 @@ def test_result_shapes_and_types(lite0: Backbone) -> None:
     assert [layer.name for layer in res.layers] == [layer.name for layer in lite0.spec.layers]
     for layer in res.layers:
         act, cam = res.activations[layer.name], res.gradcam[layer.name]
-        assert act.dtype == np.float32 and act.shape == (layer.channels, 224 // layer.stride, 224 // layer.stride)
+        assert act.dtype == np.float32 and act.shape == (
+            layer.channels,
+            224 // layer.stride,
+            224 // layer.stride,
+        )
         assert cam.shape == act.shape[1:] and (cam >= 0).all()
         assert not act.flags.writeable and not cam.flags.writeable
     assert res.pooled.shape == (1280,) and res.probabilities.shape == (1000,)
@@ -81,11 +85,18 @@ def test_gradcam_matches_hand_computation() -> None:
     model = _TinyNet()
     _prepare(model)
     spec = BackboneSpec(
-        name="tiny", title="Tiny", summary="", params_millions=0.0,
-        layers=layers_from_rows([("relu", "relu", 2, 1, 1)]), head="fc", pooled="flatten", head_splits=True,
+        name="tiny",
+        title="Tiny",
+        summary="",
+        params_millions=0.0,
+        layers=layers_from_rows([("relu", "relu", 2, 1, 1)]),
+        head="fc",
+        pooled="flatten",
+        head_splits=True,
         # Identity preprocessing on a 2x2 image: resize 2, crop 2, mean 0, std 1.
         preprocessing=Preprocessing(2, 2, "bilinear", (0.0,) * 3, (1.0,) * 3),
-        weights_file=None, build=_TinyNet,
+        weights_file=None,
+        build=_TinyNet,
     )
     bb = Backbone.wrap(spec, model, "untrained", ("a", "b"), torch.device("cpu"))
     pixels = np.array([[[255, 0, 51], [0, 0, 255]], [[102, 0, 0], [204, 0, 102]]], dtype=np.uint8)
@@ -118,9 +129,12 @@ def test_gradcam_agrees_with_captum(name: str, weights: str, layers: list[str]) 
     res = bv.analyze(bb, img)
     x = bb.preprocess(img)
     for layer in layers:
-        expected = LayerGradCam(bb.model, bb.model.get_submodule(layer)).attribute(
-            x, target=res.target.index, relu_attributions=True
-        )[0, 0].detach().numpy()
+        expected = (
+            LayerGradCam(bb.model, bb.model.get_submodule(layer))
+            .attribute(x, target=res.target.index, relu_attributions=True)[0, 0]
+            .detach()
+            .numpy()
+        )
         got = res.gradcam[layer]
         scale = float(np.abs(expected).max())
         assert scale > 0, f"{name}:{layer} Grad-CAM is all zero; the comparison would prove nothing"
@@ -151,7 +165,9 @@ def test_analysis_leaves_the_shared_model_unchanged(lite0: Backbone) -> None:
     assert _model_state(lite0.model) == before_state
     for key, value in lite0.model.state_dict().items():
         assert torch.equal(value, before_params[key]), key
-    assert all(not m.inplace for m in lite0.model.modules() if hasattr(m, "inplace") and isinstance(m.inplace, bool))
+    assert all(
+        not m.inplace for m in lite0.model.modules() if hasattr(m, "inplace") and isinstance(m.inplace, bool)
+    )
 
 
 def test_many_threads_on_one_model_match_serial(lite0: Backbone) -> None:
@@ -178,7 +194,9 @@ def test_many_threads_on_one_model_match_serial(lite0: Backbone) -> None:
         np.testing.assert_allclose(s.probabilities, p.probabilities, rtol=1e-4, atol=1e-7)
         for layer in s.layers:
             np.testing.assert_allclose(s.gradcam[layer.name], p.gradcam[layer.name], rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(s.activations[layer.name], p.activations[layer.name], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                s.activations[layer.name], p.activations[layer.name], rtol=1e-5, atol=1e-6
+            )
     assert count_hooks(lite0.model) == 0
     assert all(p.grad is None for p in lite0.model.parameters())
 
@@ -229,18 +247,24 @@ def test_parts_of_different_analyses_do_not_join(lite0: Backbone) -> None:
 
 
 @pytest.mark.parametrize("knockout", [None, [("blocks.3.1", [11, 3, 7])], ["blocks.5.1"]])
-def test_activations_alone_equal_the_activations_of_a_full_pass(lite0: Backbone, knockout: list | None) -> None:
+def test_activations_alone_equal_the_activations_of_a_full_pass(
+    lite0: Backbone, knockout: list | None
+) -> None:
     img = sample("cat")
     whole, _ = bv.analyze_parts(lite0, img, knockout=knockout)
     alone = bv.layer_activations(lite0, img, knockout=knockout)
     assert [p.index for p in alone.predictions] == [p.index for p in whole.predictions]
-    assert [p.probability for p in alone.predictions] == pytest.approx([p.probability for p in whole.predictions])
+    assert [p.probability for p in alone.predictions] == pytest.approx(
+        [p.probability for p in whole.predictions]
+    )
     assert alone.knockout == whole.knockout and alone.layers == whole.layers
     for name, array in whole.activations.items():
         np.testing.assert_allclose(alone.activations[name], array, rtol=1e-5, atol=1e-6)
         assert not alone.activations[name].flags.writeable
     for field_name in ("probabilities", "logits", "pooled"):
-        np.testing.assert_allclose(getattr(alone, field_name), getattr(whole, field_name), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            getattr(alone, field_name), getattr(whole, field_name), rtol=1e-5, atol=1e-6
+        )
     assert alone.input_image.tobytes() == whole.input_image.tobytes()
     # No gradient was kept anywhere, and the parts still join with a Grad-CAM made later.
     assert all(p.grad is None for p in lite0.model.parameters())

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import TypeVar
 
@@ -38,7 +38,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 import backbone_viz as bv
 from backbone_viz.core.device import DEVICE_ENV
-from webui.compute import detect_cache
+from webui.compute import cam_cache, detect_cache, faithfulness_cache
 from webui.compute.caches import cached_activations, cached_analysis
 from webui.compute.segment_cache import cached_applied, cached_segmentation
 from webui.compute.turns import WaitCallback
@@ -54,12 +54,17 @@ __all__ = [
     "activations_or_stop",
     "analysis",
     "analysis_or_stop",
+    "cam_maps",
     "configure_torch",
     "detections",
     "detector",
+    "occlusion_map",
+    "ranking",
+    "roads",
     "full_analysis",
     "page_setup",
     "render_sidebar",
+    "score_cam_map",
     "segmentation",
     "sidebar_for_this_run",
 ]
@@ -268,16 +273,10 @@ def detector(choices: Choices, boxes: detect_cache.Boxes) -> bv.Detector:
     ready = detect_cache.detector(name, weights, image, boxes)
     if ready is not None:
         return ready
-    bar, place = st.progress(0.0, text="Training your detector…"), st.empty()
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Training your detector… step {done} of {total}")
-
-    try:
-        return detect_cache.train_detector(name, weights, image, boxes, progress, _place_shower(place))
-    finally:
-        bar.empty()
-        place.empty()
+    return _with_progress(
+        "Training your detector… step",
+        lambda progress, on_wait: detect_cache.train_detector(name, weights, image, boxes, progress, on_wait),
+    )
 
 
 def detections(
@@ -298,6 +297,103 @@ def detections(
             on_wait=on_wait,
         ),
     )
+
+
+def cam_maps(choices: Choices, target: int, methods: Sequence[str]) -> bv.CamFamily:
+    """The CAM ``methods`` for class ``target`` at every stage of the chosen picture, from one pass (cached
+    for every session); the place in the queue is shown meanwhile."""
+    return _queued(
+        "Making the other class activation maps…",
+        lambda on_wait: cam_cache.cached_cam_family(
+            choices.backbone, choices.weights, choices.image, target, methods, on_wait=on_wait
+        ),
+    )
+
+
+def score_cam_map(choices: Choices, target: int, layer: str, channels: int | None) -> bv.ScoreCam:
+    """Score-CAM of class ``target`` at ``layer`` from ``channels`` channels (None: all): made now with a
+    progress bar, unless any session made it already."""
+    name, weights, image = choices.backbone, choices.weights, choices.image
+    ready = cam_cache.score_cam(name, weights, image, target, layer, channels)
+    if ready is not None:
+        return ready
+    return _with_progress(
+        "Score-CAM: masking the picture with each channel… picture",
+        lambda progress, on_wait: cam_cache.make_score_cam(
+            name, weights, image, target, layer, channels, progress, on_wait
+        ),
+    )
+
+
+def occlusion_map(choices: Choices, target: int, patch: int, stride: int) -> bv.Occlusion:
+    """Occlusion of class ``target`` with a ``patch`` px grey square every ``stride`` px: made now with a
+    progress bar, unless any session made it already.
+
+    Raises:
+        PerturbationError: a patch or stride that does not fit the crop.
+    """
+    name, weights, image = choices.backbone, choices.weights, choices.image
+    return _with_progress(
+        "Covering the picture, one place at a time… picture",
+        lambda progress, on_wait: faithfulness_cache.make_occlusion(
+            name, weights, image, target, patch, stride, progress, on_wait
+        ),
+    )
+
+
+def ranking(
+    choices: Choices,
+    target: int,
+    maps: Mapping[str, np.ndarray],
+    occluded: tuple[int, int] | None,
+    *,
+    step: int | None = None,
+) -> bv.Ranking:
+    """The deletion and insertion curves of ``maps`` and the two baselines, ranked (made now with a progress
+    bar unless any session made them already).
+
+    Args:
+        occluded: the occlusion's (patch, stride) when its map is among ``maps``.
+        step: pixels changed per step; None for the engine's default.
+    """
+    name, weights, image = choices.backbone, choices.weights, choices.image
+    ready = faithfulness_cache.ranking(name, weights, image, target, maps, occluded, step)
+    if ready is not None:
+        return ready
+    return _with_progress(
+        "Deleting and inserting pixels… picture",
+        lambda progress, on_wait: faithfulness_cache.make_ranking(
+            name, weights, image, target, maps, occluded, progress, on_wait, step
+        ),
+    )
+
+
+def roads(
+    choices: Choices, target: int, maps: Mapping[str, np.ndarray], occluded: tuple[int, int] | None
+) -> Mapping[str, bv.Road]:
+    """ROAD of ``maps`` and the random map (made now with a progress bar unless ready)."""
+    name, weights, image = choices.backbone, choices.weights, choices.image
+    return _with_progress(
+        "Removing pixels and filling them from their neighbours… picture",
+        lambda progress, on_wait: faithfulness_cache.make_roads(
+            name, weights, image, target, maps, occluded, progress, on_wait
+        ),
+    )
+
+
+def _with_progress(label: str, make: Callable[[Callable[[int, int], None], WaitCallback], T]) -> T:
+    """``make(progress, on_wait)`` under a progress bar counting ``label`` ``done of total``, with the place in
+    the queue shown meanwhile; its errors reach the caller."""
+    bar, place = st.progress(0.0, text=label), st.empty()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{label} {done} of {total}")
+
+    try:
+        return make(progress, _place_shower(place))
+    finally:
+        bar.empty()
+        place.empty()
 
 
 def _place_shower(place: DeltaGenerator) -> WaitCallback:

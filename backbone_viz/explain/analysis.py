@@ -39,6 +39,8 @@ from backbone_viz.zoo import get_spec
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from backbone_viz.core.graph import Edit
+
 TOP_K = 5
 
 
@@ -144,7 +146,10 @@ class AnalysisResult(Activations):
                 f"knock-out {a.knockout}), Grad-CAM of {g.backbone} ({g.weights}, {g.head}, knock-out {g.knockout})"
             )
         return cls(
-            **{f.name: getattr(a, f.name) for f in fields(Activations)}, target=g.target, gradcam=g.gradcam, cam=g.cam
+            **{f.name: getattr(a, f.name) for f in fields(Activations)},
+            target=g.target,
+            gradcam=g.gradcam,
+            cam=g.cam,
         )
 
 
@@ -215,7 +220,9 @@ def analyze(
     Raises:
         KnockoutError: a block that cannot be removed (the message says why), unknown channels.
     """
-    return AnalysisResult.from_parts(*analyze_parts(backbone, image, target, head=head, knockout=knockout, cam=cam))
+    return AnalysisResult.from_parts(
+        *analyze_parts(backbone, image, target, head=head, knockout=knockout, cam=cam)
+    )
 
 
 @runs_model
@@ -258,7 +265,9 @@ def layer_activations(
     done, edits = resolve_knockout(backbone.spec, knockout or ())
     crop = backbone.crop(image)
     with torch.no_grad():
-        outputs = backbone.extract(backbone.to_tensor(crop), _wanted(backbone, head, pooled=True), edits=edits)
+        outputs = backbone.extract(
+            backbone.to_tensor(crop), _wanted(backbone, head, pooled=True), edits=edits
+        )
         logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
     probabilities, ranked = ranked_classes(logits)
     return _activations(backbone, head, crop, outputs, logits, probabilities, ranked, done)
@@ -299,18 +308,18 @@ def _one_pass(
         check_fits(head, backbone)
     done, edits = resolve_knockout(backbone.spec, knockout or ())
     crop = backbone.crop(image)
-    x = backbone.to_tensor(crop).requires_grad_(True)
     layers = backbone.spec.layers
     categories = head.categories if head is not None else backbone.categories
-    # Parameters do not require grad, so the graph is built only for the input's path; asking for the
-    # gradient of the layer outputs stops at the first listed layer and never touches parameters.
-    with torch.enable_grad():
-        outputs = backbone.extract(x, _wanted(backbone, head, pooled=keep_activations), edits=edits)
-        logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
-        probs, ranked = ranked_classes(logits)
-        index = resolve_target(target, categories, ranked)
-        acts = [outputs[layer.name] for layer in layers]
-        grads = torch.autograd.grad(logits[0, index], acts)
+    outputs, logits, probs, ranked, index, grads = forward_and_gradients(
+        backbone,
+        crop,
+        _wanted(backbone, head, pooled=keep_activations),
+        [lay.name for lay in layers],
+        target,
+        head=head,
+        edits=edits,
+    )
+    acts = [outputs[layer.name] for layer in layers]
     with torch.no_grad():
         cams = [method.cam(a, g)[0] for g, a in zip(grads, acts, strict=True)]
     gradcam = GradCam(
@@ -325,6 +334,51 @@ def _one_pass(
     if not keep_activations:
         return None, gradcam
     return _activations(backbone, head, crop, outputs, logits, probs, ranked, done), gradcam
+
+
+def forward_and_gradients(
+    backbone: Backbone,
+    crop: Image.Image,
+    nodes: Sequence[str],
+    layers: Sequence[str],
+    target: int | str | None,
+    *,
+    head: Head | None = None,
+    edits: Sequence[Edit] = (),
+    gradients: bool = True,
+) -> tuple[
+    dict[str, torch.Tensor], torch.Tensor, np.ndarray, list[int], int, tuple[torch.Tensor, ...] | None
+]:
+    """The one pass behind :func:`analyze` and :func:`backbone_viz.cam_family`: ONE forward pass and ONE
+    ``torch.autograd.grad`` from the target's score to the outputs of ``layers``.
+
+    Args:
+        backbone: the shared backbone (not modified).
+        crop: the crop the model sees (:meth:`Backbone.crop`).
+        nodes: what :meth:`Backbone.extract` returns; must hold ``layers``, and ``LOGITS`` (own head) or
+            ``POOLED`` (a custom ``head``).
+        layers: the layer names whose gradients are wanted.
+        target: as in :func:`resolve_target`.
+        head: a custom head, or None for the model's own.
+        edits: knock-outs (:func:`backbone_viz.core.knockout.resolve_knockout`).
+        gradients: False: no gradient (the forward pass runs under ``torch.no_grad``), ``grads`` is None.
+
+    Returns:
+        ``(outputs, logits, probabilities, ranked, index, grads)``: ``{node: tensor}``, the logits
+        (1, K), their softmax (K,) on the host, class indices by decreasing score, the target's index,
+        and dS/dA for each of ``layers`` (each of its layer's shape (1, C, h, w)).
+    """
+    categories = head.categories if head is not None else backbone.categories
+    x = backbone.to_tensor(crop).requires_grad_(gradients)
+    # Parameters do not require grad, so the graph is built only for the input's path; asking for the
+    # gradient of the layer outputs stops at the first listed layer and never touches parameters.
+    with torch.set_grad_enabled(gradients):
+        outputs = backbone.extract(x, nodes, edits=edits)
+        logits = outputs[LOGITS] if head is None else head.logits(outputs[POOLED])
+        probs, ranked = ranked_classes(logits)
+        index = resolve_target(target, categories, ranked)
+        grads = torch.autograd.grad(logits[0, index], [outputs[n] for n in layers]) if gradients else None
+    return outputs, logits, probs, ranked, index, grads
 
 
 def _wanted(backbone: Backbone, head: Head | None, *, pooled: bool) -> list[str]:
@@ -351,7 +405,9 @@ def _activations(
     and the class indices ``ranked`` by decreasing probability."""
     layers = backbone.spec.layers
     categories = head.categories if head is not None else backbone.categories
-    *maps, logit_values, pooled = to_host([*(outputs[lay.name][0] for lay in layers), logits[0], outputs[POOLED][0]])
+    *maps, logit_values, pooled = to_host(
+        [*(outputs[lay.name][0] for lay in layers), logits[0], outputs[POOLED][0]]
+    )
     return Activations(
         backbone=backbone.spec.name,
         weights=backbone.weights,

@@ -1,6 +1,6 @@
-"""The lessons: eight short lessons on the learner's picture and backbone, then a "check yourself" quiz.
+"""The lessons: short lessons on the learner's picture and backbone, then a "check yourself" quiz.
 
-Each lesson is data, one module each (``l1_backbone_and_head`` to ``l8_backbone_for``, built from
+Each lesson is data, one module each (``l1_backbone_and_head`` to ``l9_which_map``, built from
 :mod:`webui.lessons.base`): a question to answer first (multiple choice, built from the spec so that its answer is
 true for every backbone), a reveal that draws this picture's real figure with one sentence made from its
 numbers, and an "explore this" link that opens an explorer page at that view (``st.page_link`` with the

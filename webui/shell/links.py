@@ -45,8 +45,9 @@ OPACITY_KEYS = {"gradcam": "cam_opacity", "feature_buildup": "opacity"}
 #: Session key of the sidebar's "with my answers" choice for shared lesson links.
 SHARE_ANSWERS = "_links.share_answers"
 CLASSES = 1000  # every backbone's ImageNet head
-#: Lessons 1 to 8, then 9: the "check yourself" quiz (webui.lessons holds one entry per lesson).
-LESSON_COUNT = 8
+#: Lessons 1 to 9, then 10: the "check yourself" quiz (webui.lessons holds one entry per lesson; a test
+#: checks the two agree).
+LESSON_COUNT = 9
 #: Lesson answers: one letter per question, "-" for not yet answered.
 ANSWERS_PATTERN = re.compile(r"[a-d-]{1,16}")
 #: URL names that class mode's pages read and write themselves (join code, a student's seat, the teacher's

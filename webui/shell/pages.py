@@ -38,7 +38,7 @@ PAGES: tuple[Page, ...] = (
         "app_pages/lessons.py",
         "Lessons",
         ":material/school:",
-        "Lessons: eight short lessons and a quiz, on your picture",
+        "Lessons: short lessons and a quiz, on your picture",
     ),
     Page(
         "app_pages/feature_buildup.py",
@@ -62,7 +62,13 @@ PAGES: tuple[Page, ...] = (
         "app_pages/gradcam.py",
         "Grad-CAM",
         ":material/target:",
-        "Grad-CAM: which parts of the picture made the head decide",
+        "Grad-CAM: which parts of the picture made the head decide, by six methods",
+    ),
+    Page(
+        "app_pages/faithfulness.py",
+        "Which map is right?",
+        ":material/straighten:",
+        "Which map is right? Take away the pixels a map ranks first and measure",
     ),
     Page(
         "app_pages/attributions.py",
@@ -86,7 +92,7 @@ PAGES: tuple[Page, ...] = (
         "app_pages/build_head.py",
         "Build a head",
         ":material/brush:",
-        "Build a head: paint a few strokes to segment, and a box from Grad-CAM",
+        "Build a head: paint to segment, a box from Grad-CAM, a detector from one box",
     ),
     Page(
         "app_pages/classroom.py",

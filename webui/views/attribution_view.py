@@ -19,7 +19,7 @@ from backbone_viz.explain.attributions import METHODS, get_method
 from backbone_viz.explain.sanity import HEAD_LIMIT, RANDOM_LIMIT, Verdict, check_verdict, verdict
 from backbone_viz.files.shipped import assets_dir
 from webui.compute import attribution_cache
-from webui.shell import projector
+from webui.shell import links, projector
 from webui.shell.state import Choices
 from webui.views import widgets
 
@@ -196,6 +196,17 @@ def sanity_sentences(check: bv.SanityCheck) -> str:
 
 def sanity_section(choices: Choices, target: int) -> None:
     """ "Can we trust this map?": the method, the button (or the kept result), the strip and sentences."""
+    st.caption(
+        "This test asks whether a map depends on what the network learned. Another asks whether it points at "
+        "the pixels the network uses: take them away first and watch the probability fall. A map can pass "
+        "one and fail the other."
+    )
+    st.page_link(
+        "app_pages/faithfulness.py",
+        label="The other test: which map is right?",
+        icon=":material/straighten:",
+        query_params=links.view_params("faithfulness"),
+    )
     method = widgets.choice("Method to check", dict(METHODS), key="attr.sanity_method", horizontal=True)
     key = (choices.backbone, choices.weights, choices.image.sha256, method, target)
     check = attribution_cache.cached_sanity(*key)
