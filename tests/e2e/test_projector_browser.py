@@ -53,7 +53,8 @@ VIEWS = {
     "attributions": ("attributions", "", "Pixel attributions: which pixels count?", 4),
     "compare": ("compare", "", "Compare backbones", 6),
     "heads": ("heads", "", "Backbone → heads: one backbone, many heads", 1),
-    "build_head": ("build_head", "", "Build a head: segment and box", 1),
+    "build_head": ("build_head", "", "Build a head: segment, box, detect", 1),
+    "faithfulness": ("faithfulness", "", "Which map is right? Measure it", 5),
 }
 
 
