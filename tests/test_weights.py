@@ -422,7 +422,7 @@ def test_import_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _own_cac
         renamed
     )  # renamed copy
     (usb / table["gamma"].filename).write_bytes(good)  # damaged: wrong content under gamma's name
-    (usb / "resnet50-0676ba61.pth").write_bytes(b"x")  # torchvision-style, but not a file we use
+    (usb / "alexnet-owt-7be5be79.pth").write_bytes(b"x")  # torchvision-style, but not a file we use
     (usb / "notes.txt").write_text("holiday photos")
     progress = Recorder()
 
@@ -430,7 +430,7 @@ def test_import_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _own_cac
     assert sorted(report.imported) == sorted([table["alpha"].filename, table["beta"].filename])
     assert report.already_present == ()
     assert [(p.name, "SHA-256" in reason) for p, reason in report.failed] == [(table["gamma"].filename, True)]
-    assert [p.name for p in report.unknown] == ["resnet50-0676ba61.pth"]
+    assert [p.name for p in report.unknown] == ["alexnet-owt-7be5be79.pth"]
     assert report.missing == (table["gamma"].filename,) and not report.ok
     assert (_own_cache / table["alpha"].filename).read_bytes() == good
     assert (_own_cache / table["beta"].filename).read_bytes() == renamed

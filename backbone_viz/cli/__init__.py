@@ -1,4 +1,4 @@
-"""The command line: ``python -m backbone_viz analyze IMAGE``, ``... atlas``, ``... box``, ``... segment``, ``... detect``, ``... weights`` and ``... serve``.
+"""The command line: ``python -m backbone_viz analyze IMAGE [--detector NAME]``, ``... atlas``, ``... box``, ``... segment``, ``... detect``, ``... weights`` and ``... serve``.
 
 For self-study without the web app: ``analyze`` writes a one-page figure (the crop the model saw, the
 top-5, one activation map per stage from low to high with its Grad-CAM beside it) and ``--json``
@@ -37,6 +37,8 @@ def _progress_printer(label: str):
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    if args.detector:
+        return _analyze_dense(args)
     from backbone_viz.core.backbones import load_backbone
     from backbone_viz.explain.analysis import analyze
     from backbone_viz.files.images import load_image
@@ -72,6 +74,42 @@ def _analyze(args: argparse.Namespace) -> int:
     if not args.json:
         for p in result.predictions:
             print(f"{p.probability:7.2%}  {p.label} (class {p.index})")
+    return 0
+
+
+def _analyze_dense(args: argparse.Namespace) -> int:
+    """``analyze IMAGE --detector NAME``: a real detector or segmenter's findings, printed and drawn."""
+    from backbone_viz.dense.models import detect_objects, draw_result, load_dense
+    from backbone_viz.files.images import load_image
+
+    image = load_image(args.image)
+    dense = load_dense(
+        args.detector, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+    )
+    result = detect_objects(dense, image, threshold=args.threshold)
+    if args.json:
+        print(json.dumps({
+            "model": result.model, "kind": result.kind, "trained": result.trained, "threshold": result.threshold,
+            "image_size": result.image_size, "input_size": result.input_size, "ms": round(result.ms, 1),
+            "objects": [
+                {"label": label, "score": round(float(score), 4), "box": [round(float(v), 1) for v in box]}
+                for label, score, box in zip(result.labels, result.scores, result.boxes, strict=True)
+            ],
+            "legend": [{"label": name, "fraction": round(f, 4)} for _, name, f in result.legend],
+        }, indent=2))  # fmt: skip
+    else:
+        if not result.trained:
+            print(f"{dense.spec.full_title} is untrained: what follows is noise, not findings.")
+        for label, score, box in zip(result.labels, result.scores, result.boxes, strict=True):
+            x0, y0, x1, y1 = (round(float(v)) for v in box)
+            print(f"{score:7.2%}  {label}  ({x0}, {y0}) to ({x1}, {y1})")
+        for _, name, fraction in result.legend:
+            print(f"{fraction:7.2%}  {name} (share of the picture's pixels)")
+        if result.kind != "semantic segmenter" and not len(result):
+            print(f"nothing scored {result.threshold:.0%} or more")
+    if args.out:
+        draw_result(image, result).save(args.out)
+        print(f"Picture written to {args.out}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -118,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", default=None, help="where to write the report PNG (e.g. report.png)")
     analyze.add_argument("--json", action="store_true", help="print predictions and the layer table as JSON")
     analyze.add_argument("--device", default=None, help=DEVICE_HELP)
+    from backbone_viz.dense.specs import list_dense
+
+    analyze.add_argument(
+        "--detector",
+        default=None,
+        choices=[s.name for s in list_dense()],
+        help="run a real detector or segmenter instead of the backbone: prints what it finds, --out draws it",
+    )
+    analyze.add_argument(
+        "--threshold", type=float, default=0.5, help="with --detector: the score a box needs (default: 0.5)"
+    )
     analyze.set_defaults(func=_analyze)
     atlas = sub.add_parser("atlas", help="feature visualizations of the top channels of each stage")
     atlas.add_argument("--backbone", default="efficientnet_lite0", choices=names)

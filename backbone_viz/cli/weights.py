@@ -4,7 +4,12 @@ Three commands::
 
     python -m backbone_viz weights list                 # what is here, how big, where it is or comes from
     python -m backbone_viz weights fetch --all          # download (or copy from the mirror), verified
+    python -m backbone_viz weights fetch --dense        # the detectors' and segmenters' files too (1.5 GB)
     python -m backbone_viz weights import /media/usb    # copy weights files found on a USB stick
+
+Names are backbones (``resnet50``), dense models (``fasterrcnn_resnet50_fpn``, :mod:`backbone_viz.dense`) and
+the ImageNet weights those started from (``resnet50.IMAGENET1K_V1``), which the comparison of a detector's
+backbone with the classifier's reads.
 
 The command line (:mod:`backbone_viz.cli`) calls :func:`add_weights_parser` and dispatches with ``args.func(args)``;
 :func:`main` builds a parser with only this command, for tests and for use before ``cli.py`` exists.
@@ -25,7 +30,7 @@ from backbone_viz.errors import BackboneVizError, WeightsError
 from backbone_viz.files import weights
 from backbone_viz.zoo import list_backbones
 
-__all__ = ["add_weights_parser", "backbone_names", "cmd_fetch", "cmd_import", "cmd_list", "main"]
+__all__ = ["add_weights_parser", "backbone_names", "cmd_fetch", "cmd_import", "cmd_list", "dense_names", "main"]
 
 
 def _bundled() -> dict[str, BackboneSpec]:
@@ -40,6 +45,16 @@ def backbone_names() -> list[str]:
     swap the table.
     """
     return [*_bundled(), *weights.TORCHVISION_WEIGHTS]
+
+
+def dense_names() -> list[str]:
+    """Every detector and segmenter, then the ImageNet weights they started from (read on each call)."""
+    return list(weights.DENSE_WEIGHTS)
+
+
+def _weights_file(name: str) -> weights.WeightsFile:
+    table = weights.TORCHVISION_WEIGHTS
+    return table[name] if name in table else weights.DENSE_WEIGHTS[name]
 
 
 # ------------------------------------------------------------------------------------------- parser
@@ -69,6 +84,11 @@ def add_weights_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p_fetch.add_argument("names", nargs="*", metavar="NAME", help="backbone names (see 'weights list')")
     p_fetch.add_argument("--all", action="store_true", help="every backbone")
+    p_fetch.add_argument(
+        "--dense",
+        action="store_true",
+        help="every detector and segmenter, and the ImageNet weights they started from",
+    )
     p_fetch.set_defaults(func=cmd_fetch)
 
     p_import = commands.add_parser(
@@ -121,13 +141,19 @@ def cmd_list(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             rows.append((name, "here", weights.describe_size(path.stat().st_size), str(path)))
         else:
             rows.append((name, "missing", weights.describe_size(wf.size_bytes), "from " + _source_text(wf)))
-    header = ("backbone", "weights", "size", "where")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    for row in [header, *rows]:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3],
-            file=out,
-        )
+    _print_table(("backbone", "weights", "size", "where"), rows, out)
+    dense_rows = []
+    for name in dense_names():
+        wf = weights.DENSE_WEIGHTS[name]
+        path = weights.cached_path(wf)
+        if path is not None:
+            dense_rows.append((name, "here", weights.describe_size(path.stat().st_size), str(path)))
+        else:
+            size = weights.describe_size(wf.size_bytes)
+            dense_rows.append((name, "missing", size, "from " + _source_text(wf)))
+    if dense_rows:
+        print(file=out)
+        _print_table(("detector, segmenter or start weights", "weights", "size", "where"), dense_rows, out)
     source = weights.mirror()
     print(f"\ncache:  {weights.cache_dir()}  (set TORCH_HOME to use another folder)", file=out)
     if source is None:
@@ -142,16 +168,26 @@ def cmd_list(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     return 0
 
 
+def _print_table(header: tuple[str, str, str, str], rows: list[tuple[str, str, str, str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3],
+            file=out,
+        )
+
+
 def cmd_fetch(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``weights fetch NAME... | --all``: download, verified, with a progress bar on stderr."""
+    """``weights fetch NAME... | --all | --dense``: download, verified, with a progress bar on stderr."""
     out, err = out or sys.stdout, err or sys.stderr
     names: list[str] = list(args.names)
-    known = backbone_names()
-    if args.all and names:
-        print("error: give backbone names or --all, not both", file=err)
+    every_dense = bool(getattr(args, "dense", False))
+    known = backbone_names() + dense_names()
+    if (args.all or every_dense) and names:
+        print("error: give backbone names or --all / --dense, not both", file=err)
         return 2
-    if not args.all and not names:
-        print(f"error: name a backbone or use --all; backbones: {', '.join(known)}", file=err)
+    if not args.all and not every_dense and not names:
+        print(f"error: name a backbone or use --all; backbones: {', '.join(backbone_names())}", file=err)
         return 2
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -160,8 +196,16 @@ def cmd_fetch(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
             file=err,
         )
         return 2
+    if args.all or every_dense:
+        names = (backbone_names() if args.all else []) + (dense_names() if every_dense else [])
+    wanted = list(dict.fromkeys(names))  # keeps order, drops repeats
+    files = {_weights_file(n).filename: _weights_file(n) for n in wanted if n not in _bundled()}
+    todo = [wf for wf in files.values() if weights.cached_path(wf) is None]
+    if len(todo) > 1:  # the whole bill before the first byte: a classroom network is slow
+        total = sum(wf.size_bytes or 0 for wf in todo)
+        print(f"{len(todo)} files to fetch, {weights.describe_size(total)} in all", file=out)
     failed: list[str] = []
-    for name in dict.fromkeys(known if args.all else names):  # keeps order, drops repeats
+    for name in wanted:
         if name in _bundled():
             spec = _bundled()[name]
             path = weights.bundled_path(spec)
@@ -172,7 +216,7 @@ def cmd_fetch(args: argparse.Namespace, *, out: TextIO | None = None, err: TextI
             else:
                 print(f"{name}: ships with the install ({path})", file=out)
             continue
-        wf = weights.TORCHVISION_WEIGHTS[name]
+        wf = _weights_file(name)
         path = weights.cached_path(wf)
         if path is not None:
             print(f"{name}: already here ({path})", file=out)
@@ -216,18 +260,26 @@ def cmd_import(args: argparse.Namespace, *, out: TextIO | None = None, err: Text
     for path, reason in report.failed:
         print(f"skipped   {path}: {reason}", file=out)
     for path in report.unknown:
-        print(f"unknown   {path} (no backbone here uses this file)", file=out)
+        print(f"unknown   {path} (no backbone or detector here uses this file)", file=out)
     ready = [n for n, wf in weights.TORCHVISION_WEIGHTS.items() if weights.cached_path(wf) is not None]
     print(
         f"{len(ready)} of {len(weights.TORCHVISION_WEIGHTS)} downloadable backbones ready: "
         f"{', '.join(ready) or 'none'}",
         file=out,
     )
+    dense_ready = [n for n, wf in weights.DENSE_WEIGHTS.items() if weights.cached_path(wf) is not None]
+    print(
+        f"{len(dense_ready)} of {len(weights.DENSE_WEIGHTS)} detector, segmenter and start weights files ready"
+        f"{': ' + ', '.join(dense_ready) if dense_ready else ''}",
+        file=out,
+    )
     if not report.ok:
         print(f"error: only damaged copies found of: {', '.join(report.missing)}", file=err)
         return 1
     if not report.imported and not report.already_present:
-        expected = ", ".join(wf.filename for wf in weights.TORCHVISION_WEIGHTS.values())
+        expected = ", ".join(
+            wf.filename for wf in [*weights.TORCHVISION_WEIGHTS.values(), *weights.DENSE_WEIGHTS.values()]
+        )
         print(f"error: no weights files found in {args.folder} (looked for: {expected})", file=err)
         return 1
     return 0

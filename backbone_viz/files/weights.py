@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from backbone_viz.core.specs import BackboneSpec
 
 __all__ = [
+    "DENSE_WEIGHTS",  # noqa: F822 - made on first use by __getattr__
     "MIRROR_ENV",
     "TORCHVISION_WEIGHTS",  # noqa: F822 - made on first use by __getattr__
     "ImportReport",
@@ -136,6 +137,8 @@ def __getattr__(name: str) -> dict[str, WeightsFile]:
     # import WeightsFile from here.
     if name == "TORCHVISION_WEIGHTS":
         return _downloadable()
+    if name == "DENSE_WEIGHTS":
+        return _dense_downloadable()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -148,6 +151,22 @@ def _downloadable() -> dict[str, WeightsFile]:
 
         table = {s.name: s.weights_file for s in list_backbones() if s.weights_file is not None}
         globals()["TORCHVISION_WEIGHTS"] = table
+    return table
+
+
+def _dense_downloadable() -> dict[str, WeightsFile]:
+    """``DENSE_WEIGHTS``: the files of the detectors and segmenters (:mod:`backbone_viz.dense`), by model
+    name, then the ImageNet weights their backbones started from (``"resnet50.IMAGENET1K_V1"``), which the
+    page that compares a detector's backbone with the classifier's reads. Apart from
+    ``TORCHVISION_WEIGHTS`` because they are many and large (1.5 GB): ``weights fetch --all`` leaves them
+    out. Read on every call, like ``TORCHVISION_WEIGHTS``."""
+    table = globals().get("DENSE_WEIGHTS")
+    if table is None:
+        from backbone_viz.dense.specs import START_WEIGHTS, list_dense
+
+        table = {s.name: s.weights_file for s in list_dense()}
+        table.update({name: wf for name, (_, _, wf) in START_WEIGHTS.items()})
+        globals()["DENSE_WEIGHTS"] = table
     return table
 
 
@@ -371,7 +390,7 @@ def import_folder(folder: Path, *, progress: ProgressCallback | None = None) -> 
     Looks through ``folder`` and its subfolders for files named like a known weights file (exactly, or with a
     different stem but the same hash prefix, e.g. a renamed copy), checks each one's SHA-256 and copies it
     via a temporary file. Files that do not verify are reported and skipped; torchvision-style files that no
-    backbone here uses are listed as unknown. Unreadable subfolders are skipped.
+    backbone or dense model here uses are listed as unknown. Unreadable subfolders are skipped.
 
     Args:
         folder: where to look.
@@ -389,8 +408,9 @@ def import_folder(folder: Path, *, progress: ProgressCallback | None = None) -> 
             f"{folder} is not a folder.",
             "Give the folder (for example the USB stick) that holds the .pth weights files.",
         )
-    by_name = {wf.filename: wf for wf in _downloadable().values()}
-    by_hash = {wf.sha256_prefix: wf for wf in _downloadable().values()}
+    known = [*_downloadable().values(), *_dense_downloadable().values()]
+    by_name = {wf.filename: wf for wf in known}
+    by_hash = {wf.sha256_prefix: wf for wf in known}
     candidates: list[tuple[Path, WeightsFile]] = []
     unknown: list[Path] = []
     for path in _walk_files(folder):
