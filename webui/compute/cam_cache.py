@@ -73,6 +73,12 @@ def cached_cam_family(
     )
 
 
+def clear() -> None:
+    """Forgets every CAM family and Score-CAM made (a test that counts the model's runs starts empty)."""
+    _FAMILIES.clear()
+    _score_cams().clear()
+
+
 @st.cache_resource(show_spinner=False)
 def _score_cams() -> LRU[tuple[str, str, str, int, str, int | None], bv.ScoreCam]:
     return LRU(MAX_SCORE_CAMS)
