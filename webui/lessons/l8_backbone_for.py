@@ -139,7 +139,7 @@ def _q8(spec: bv.BackboneSpec) -> Question:
     last = spec.stages[-1]
     side = spec.preprocessing.crop // last.stride
     return Question(
-        "A segmenter learns from a few painted strokes which features mean *cat*, then labels every pixel. "
+        "A segmenter learns from a few painted strokes which features mean cat, then labels every pixel. "
         f"Reading only {spec.title}'s last stage (a {side} × {side} map, where a trained backbone recognises "
         "objects), what limits its mask?",
         (
