@@ -89,6 +89,12 @@ PAGES: tuple[Page, ...] = (
         "Backbone → heads: one backbone, many heads",
     ),
     Page(
+        "app_pages/detectors.py",
+        "Real detectors",
+        ":material/center_focus_strong:",
+        "Real detectors: torchvision's detectors and segmenters built on these backbones",
+    ),
+    Page(
         "app_pages/build_head.py",
         "Build a head",
         ":material/brush:",
