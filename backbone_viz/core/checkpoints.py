@@ -2,14 +2,14 @@
 
 ``read_checkpoint`` never runs code stored in a file (``weights_only=True`` or safetensors);
 ``fit_checkpoint`` loads a state dict into a model, accepting a classifier with another class count and
-naming every key or shape that does not fit.
+naming every key or shape that does not fit (``check_fit``, which the dense models' loader uses too).
 """
 
 from __future__ import annotations
 
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -98,8 +98,44 @@ def fit_checkpoint(
         if features == head.in_features and classes != head.out_features:
             parent, _, child = spec.head.rpartition(".")
             setattr(model.get_submodule(parent), child, nn.Linear(features, classes))
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
+    check_fit(
+        model.state_dict(),
+        state,
+        path=path,
+        title=spec.title,
+        hint=f"Use a checkpoint saved from torchvision/timm's {spec.title}, or pick the backbone it was made for.",
+    )
+    model.load_state_dict(state, strict=True)
+    out_features = model.get_submodule(spec.head).out_features
+    if out_features == 1000 and not (path.parent / "labels.txt").is_file():
+        return imagenet_categories()
+    return labels_beside(path, out_features)
+
+
+def check_fit(
+    expected: Mapping[str, torch.Tensor],
+    state: Mapping[str, torch.Tensor],
+    *,
+    path: Path,
+    title: str,
+    hint: str,
+    may_miss: Callable[[str], bool] = lambda key: False,
+) -> None:
+    """Raises, naming every key and shape of ``state`` that does not fit ``expected``.
+
+    Args:
+        expected: the model's own ``state_dict()``, ``{parameter name: tensor}``.
+        state: the checkpoint's ``{parameter name: tensor}``.
+        path: the checkpoint file, named in the message.
+        title: the model the checkpoint should fit (``"ResNet-50"``), named in the message.
+        hint: what the student can do instead.
+        may_miss: keys of ``expected`` that ``state`` may lack (a training counter, say).
+
+    Raises:
+        WeightsError: keys missing, keys not in the model, or shapes that differ; the first three of
+            each are named, then how many more.
+    """
+    missing = [k for k in expected if k not in state and not may_miss(k)]
     unexpected = [k for k in state if k not in expected]
     wrong = [
         f"{k} {tuple(state[k].shape)} (needs {tuple(v.shape)})"
@@ -112,15 +148,7 @@ def fit_checkpoint(
             if items:
                 more = f" and {len(items) - 3} more" if len(items) > 3 else ""
                 parts.append(f"{label}: {', '.join(items[:3])}{more}")
-        raise WeightsError(
-            f"{path.name} does not fit {spec.title}: " + "; ".join(parts) + ".",
-            f"Use a checkpoint saved from torchvision/timm's {spec.title}, or pick the backbone it was made for.",
-        )
-    model.load_state_dict(state, strict=True)
-    out_features = model.get_submodule(spec.head).out_features
-    if out_features == 1000 and not (path.parent / "labels.txt").is_file():
-        return imagenet_categories()
-    return labels_beside(path, out_features)
+        raise WeightsError(f"{path.name} does not fit {title}: " + "; ".join(parts) + ".", hint)
 
 
 def labels_beside(path: Path, count: int) -> tuple[str, ...]:

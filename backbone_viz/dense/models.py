@@ -22,7 +22,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
-from backbone_viz.core.checkpoints import read_checkpoint
+from backbone_viz.core.checkpoints import check_fit, read_checkpoint
 from backbone_viz.core.device import resolve_device, use_full_float32
 from backbone_viz.dense.specs import DenseKind, DenseSpec, get_dense_spec
 from backbone_viz.errors import WeightsError
@@ -193,24 +193,14 @@ def _fit(spec: DenseSpec, model: nn.Module, state: dict[str, torch.Tensor], path
     ``num_batches_tracked``, a training counter that trained files therefore lack. Only that key may be
     missing.
     """
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (needs {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        for label, items in (("missing", missing), ("not in this model", unexpected), ("wrong shape", wrong)):
-            if items:
-                more = f" and {len(items) - 3} more" if len(items) > 3 else ""
-                parts.append(f"{label}: {', '.join(items[:3])}{more}")
-        raise WeightsError(
-            f"{path.name} does not fit {spec.full_title}: " + "; ".join(parts) + ".",
-            f"Use {spec.weights_file.filename} or a state_dict() saved from torchvision's {spec.name}.",
-        )
+    check_fit(
+        model.state_dict(),
+        state,
+        path=path,
+        title=spec.full_title,
+        hint=f"Use {spec.weights_file.filename} or a state_dict() saved from torchvision's {spec.name}.",
+        may_miss=lambda key: key.endswith("num_batches_tracked"),
+    )
     model.load_state_dict(state, strict=False)
 
 
