@@ -34,13 +34,14 @@ and its analyses, are never evicted by a large backbone. Least recently used out
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 import streamlit as st
 from PIL import Image
 
 import backbone_viz as bv
+from backbone_viz.core.lru import LRU
 from webui.compute import figures
 from webui.compute.turns import QUEUE, RECENT, WaitCallback
 
@@ -53,6 +54,8 @@ PICTURES = 32
 
 F = TypeVar("F", bound=Callable[..., object])
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+A = TypeVar("A")
 
 
 @st.cache_resource(max_entries=PICTURES, show_spinner=False)
@@ -222,6 +225,29 @@ def in_turn(key: tuple | None, on_wait: WaitCallback | None, compute: Callable[[
     if key is not None:
         RECENT.add(key)
     return value
+
+
+def kept_in_turn(
+    store: LRU[K, T],
+    key: K,
+    on_wait: WaitCallback | None,
+    *,
+    inputs: Callable[[], A],
+    make: Callable[[A], T],
+) -> T:
+    """A result made in the caller's own script run, in a turn of the queue, once for every session, and
+    kept in an LRU ``store`` (least recently used out) that a page can ask without computing anything.
+
+    A hit returns ``store``'s value at once. A miss gathers ``inputs()`` first, outside the turn: what
+    takes a turn of its own (a dense model) or should not hold the queue while it loads (a backbone,
+    decoded pictures, checked boxes); then ``make(inputs())`` runs in a turn, where a progress callback it
+    closes over draws into the caller's run (a cached function would replay the bar on every hit).
+    """
+    ready = store.get(key)
+    if ready is not None:
+        return ready
+    given = inputs()
+    return store.put(key, in_turn(None, on_wait, lambda: make(given)))
 
 
 def clear_backbones() -> None:

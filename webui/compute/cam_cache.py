@@ -17,7 +17,7 @@ import streamlit as st
 
 import backbone_viz as bv
 from backbone_viz.core.lru import LRU
-from webui.compute.caches import TwoTier, cached_backbone, cached_picture, in_turn
+from webui.compute.caches import TwoTier, cached_backbone, cached_picture, in_turn, kept_in_turn
 from webui.compute.turns import WaitCallback
 from webui.shell.state import ImageChoice
 
@@ -102,17 +102,13 @@ def make_score_cam(
     on_wait: WaitCallback | None = None,
 ) -> bv.ScoreCam:
     """:func:`score_cam`, made now (in a turn of the queue, reporting ``progress(done, total)``) unless ready."""
-    ready = score_cam(name, weights, image, target, layer, top)
-    if ready is not None:
-        return ready
-    backbone = cached_backbone(name, weights)
-    picture = cached_picture(image.sha256, image.data)
-    made = in_turn(
-        None,
+    return kept_in_turn(
+        _score_cams(),
+        (name, weights, image.sha256, int(target), layer, top),
         on_wait,
-        lambda: bv.score_cam(backbone, picture, int(target), layer=layer, k=top, progress=progress),
+        inputs=lambda: (cached_backbone(name, weights), cached_picture(image.sha256, image.data)),
+        make=lambda given: bv.score_cam(*given, int(target), layer=layer, k=top, progress=progress),
     )
-    return _score_cams().put((name, weights, image.sha256, int(target), layer, top), made)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -21,7 +21,7 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz.core.lru import LRU
-from webui.compute.caches import TwoTier, cached_backbone, cached_picture, in_turn
+from webui.compute.caches import TwoTier, cached_backbone, cached_picture, in_turn, kept_in_turn
 from webui.compute.turns import WaitCallback
 from webui.shell.state import ImageChoice, sample_choice, samples
 
@@ -138,13 +138,18 @@ def train_detector(
     Raises:
         DetectError: boxes a detector cannot learn from.
     """
-    ready = detector(name, weights, image, boxes)
-    if ready is not None:
-        return ready
-    made = [(picture, list(found)) for picture, found in examples(name, weights, image, boxes)]
-    backbone = cached_backbone(name, weights)
-    trained = in_turn(None, on_wait, lambda: bv.fit_detector(backbone, made, progress=progress))
-    return _detectors().put((name, weights, image.sha256, boxes), trained)
+
+    def inputs() -> tuple[bv.Backbone, list[tuple[Image.Image, list[Box]]]]:
+        made = [(picture, list(found)) for picture, found in examples(name, weights, image, boxes)]
+        return cached_backbone(name, weights), made
+
+    return kept_in_turn(
+        _detectors(),
+        (name, weights, image.sha256, boxes),
+        on_wait,
+        inputs=inputs,
+        make=lambda given: bv.fit_detector(*given, progress=progress),
+    )
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

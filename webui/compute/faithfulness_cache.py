@@ -21,7 +21,7 @@ import backbone_viz as bv
 from backbone_viz.core.lru import LRU
 from backbone_viz.explain.faithfulness import RANDOM, ROAD_PERCENTAGES
 from backbone_viz.explain.occlusion import Cost
-from webui.compute.caches import cached_backbone, cached_picture, in_turn
+from webui.compute.caches import cached_backbone, cached_picture, in_turn, kept_in_turn
 from webui.compute.turns import WaitCallback
 from webui.shell.state import ImageChoice
 
@@ -79,6 +79,11 @@ def road_cost(name: str, weights: str, maps: int) -> int:
 # ------------------------------------------------------------------------------------------------ occlusion
 
 
+def _inputs(name: str, weights: str, image: ImageChoice) -> tuple[bv.Backbone, Image.Image]:
+    """The backbone and the picture a measurement runs on, gathered before its turn of the queue."""
+    return cached_backbone(name, weights), _picture(image)
+
+
 def ready_occlusion(
     name: str, weights: str, image: ImageChoice, target: int, patch: int, stride: int
 ) -> bv.Occlusion | None:
@@ -101,16 +106,13 @@ def make_occlusion(
     Raises:
         PerturbationError: a patch or stride that does not fit the crop.
     """
-    ready = ready_occlusion(name, weights, image, target, patch, stride)
-    if ready is not None:
-        return ready
-    backbone, picture = cached_backbone(name, weights), _picture(image)
-    made = in_turn(
-        None,
+    return kept_in_turn(
+        _stores()["occlusion"],
+        (name, weights, image.sha256, int(target), patch, stride),
         on_wait,
-        lambda: bv.occlusion(backbone, picture, int(target), patch=patch, stride=stride, progress=progress),
+        inputs=lambda: _inputs(name, weights, image),
+        make=lambda given: bv.occlusion(*given, int(target), patch=patch, stride=stride, progress=progress),
     )
-    return _stores()["occlusion"].put((name, weights, image.sha256, int(target), patch, stride), made)
 
 
 # ------------------------------------------------------------------------------------------------ rankings
@@ -152,15 +154,13 @@ def make_ranking(
     step: int | None = None,
 ) -> bv.Ranking:
     """:func:`ranking`, measured now (:func:`backbone_viz.rank_maps`) unless ready."""
-    key = _key("ranking", name, weights, image, target, maps, (occluded, step))
-    ready = _stores()["ranking"].get(key)
-    if ready is not None:
-        return ready
-    backbone, picture = cached_backbone(name, weights), _picture(image)
-    made = in_turn(
-        None, on_wait, lambda: bv.rank_maps(backbone, picture, dict(maps), int(target), progress=progress)
+    return kept_in_turn(
+        _stores()["ranking"],
+        _key("ranking", name, weights, image, target, maps, (occluded, step)),
+        on_wait,
+        inputs=lambda: _inputs(name, weights, image),
+        make=lambda given: bv.rank_maps(*given, dict(maps), int(target), progress=progress),
     )
-    return _stores()["ranking"].put(key, made)
 
 
 def roads(
@@ -181,23 +181,24 @@ def make_roads(
     on_wait: WaitCallback | None = None,
 ) -> Mapping[str, bv.Road]:
     """:func:`roads`, measured now unless ready: ``{name: Road}`` for ``maps`` and the random map, in that order."""
-    key = _key("road", name, weights, image, target, maps, occluded)
-    ready = _stores()["road"].get(key)
-    if ready is not None:
-        return ready
-    backbone, picture = cached_backbone(name, weights), _picture(image)
-    named = {**maps, RANDOM: bv.random_map()}
-    per_map = road_cost(name, weights, 1)
-    total = len(named) * per_map
 
-    def measure() -> dict[str, bv.Road]:
+    def measure(given: tuple[bv.Backbone, Image.Image]) -> dict[str, bv.Road]:
+        named = {**maps, RANDOM: bv.random_map()}
+        per_map = road_cost(name, weights, 1)
+        total = len(named) * per_map
         out = {}
         for n, (label, saliency) in enumerate(named.items()):
             step = None if progress is None else (lambda done, _t, n=n: progress(n * per_map + done, total))
-            out[label] = bv.road(backbone, picture, saliency, int(target), progress=step)
+            out[label] = bv.road(*given, saliency, int(target), progress=step)
         return out
 
-    return _stores()["road"].put(key, in_turn(None, on_wait, measure))
+    return kept_in_turn(
+        _stores()["road"],
+        _key("road", name, weights, image, target, maps, occluded),
+        on_wait,
+        inputs=lambda: _inputs(name, weights, image),
+        make=measure,
+    )
 
 
 def shown_maps(
