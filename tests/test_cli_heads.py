@@ -355,7 +355,7 @@ def test_detect_trains_on_the_example_and_its_pastes(
     stride16 = next(s for s in lite0.spec.stages if s.stride == 16)
     assert (table["stage"], table["stride"], table["crop"]) == (stride16.index, 16, [224, 224])
     assert table["why"].startswith(f"Stage {stride16.index} ")
-    assert "224x224 crop" in err and "train [" in err and err.rstrip().splitlines()[-2].endswith("307/307")
+    assert "224x224 crop" in err and "train [" in err and err.rstrip().splitlines()[-2].endswith("307/307 steps")
 
 
 def test_detect_writes_the_first_picture_with_its_boxes(

@@ -14,26 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from backbone_viz.cli.progress import progress_printer
 from backbone_viz.core.device import DEVICE_HELP
 from backbone_viz.errors import BackboneVizError
-
-
-def _progress_printer(label: str):
-    """A progress callback that draws a one-line bar on stderr."""
-
-    def progress(done: int, total: int | None) -> None:
-        if total:
-            filled = int(30 * done / total)
-            sys.stderr.write(
-                f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done / 1e6:6.1f}/{total / 1e6:.1f} MB"
-            )
-            if done >= total:
-                sys.stderr.write("\n")
-        else:
-            sys.stderr.write(f"\r{label} {done / 1e6:6.1f} MB")
-        sys.stderr.flush()
-
-    return progress
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -46,7 +29,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)
     backbone = load_backbone(
-        args.backbone, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+        args.backbone, weights=args.weights, device=args.device, progress=progress_printer("weights")
     )
     target: int | str | None = args.target
     if isinstance(target, str) and target.isdigit():
@@ -84,7 +67,7 @@ def _analyze_dense(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)
     dense = load_dense(
-        args.detector, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+        args.detector, weights=args.weights, device=args.device, progress=progress_printer("weights")
     )
     result = detect_objects(dense, image, threshold=args.threshold)
     if args.json:
@@ -118,18 +101,15 @@ def _atlas(args: argparse.Namespace) -> int:
     from backbone_viz.probes.atlas import compute_atlas, save_atlas
 
     backbone = load_backbone(
-        args.backbone, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+        args.backbone, weights=args.weights, device=args.device, progress=progress_printer("weights")
     )
-
-    def progress(done: int, total: int) -> None:
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\ratlas [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} steps")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
     atlas = compute_atlas(
-        backbone, per_stage=args.per_stage, size=args.size, steps=args.steps, seed=args.seed, progress=progress
+        backbone,
+        per_stage=args.per_stage,
+        size=args.size,
+        steps=args.steps,
+        seed=args.seed,
+        progress=progress_printer("atlas", counts="steps"),
     )
     path = save_atlas(backbone, atlas, Path(args.out))
     print(f"Atlas of {sum(len(r) for r in atlas.rows.values())} channels written to {path.parent}")

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw
 
+from backbone_viz.cli.progress import progress_printer
 from backbone_viz.core.device import DEVICE_HELP
 from backbone_viz.errors import DetectError, SegmentError
 
@@ -199,11 +200,10 @@ def _backbone_options(parser: argparse.ArgumentParser) -> None:
 
 def _backbone(args: argparse.Namespace) -> Backbone:
     """The backbone the options name (tests put a loaded one in its place)."""
-    from backbone_viz.cli import _progress_printer
     from backbone_viz.core.backbones import load_backbone
 
     return load_backbone(
-        args.backbone, weights=args.weights, device=args.device, progress=_progress_printer("weights")
+        args.backbone, weights=args.weights, device=args.device, progress=progress_printer("weights")
     )
 
 
@@ -705,17 +705,6 @@ def training_set(
     return made
 
 
-def _steps_printer(label: str) -> Callable[[int, int], None]:
-    def progress(done: int, total: int) -> None:
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return progress
-
-
 def _detect(args: argparse.Namespace) -> int:
     from backbone_viz.files.images import load_image
     from backbone_viz.heads.detect import detect, fit_detector
@@ -748,7 +737,7 @@ def _detect(args: argparse.Namespace) -> int:
         stage=args.stage,
         steps=args.steps,
         seed=args.seed,
-        progress=_steps_printer("train"),
+        progress=progress_printer("train", counts="steps"),
     )
     found = [detect(backbone, detector, picture, threshold=args.threshold) for picture in on]
     if args.json:
