@@ -38,7 +38,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 import backbone_viz as bv
 from backbone_viz.core.device import DEVICE_ENV
-from webui.compute import cam_cache, detect_cache, faithfulness_cache
+from webui.compute import cam_cache, dense_cache, detect_cache, faithfulness_cache
 from webui.compute.caches import cached_activations, cached_analysis
 from webui.compute.segment_cache import cached_applied, cached_segmentation
 from webui.compute.turns import WaitCallback
@@ -56,6 +56,11 @@ __all__ = [
     "analysis_or_stop",
     "cam_maps",
     "configure_torch",
+    "dense_comparison",
+    "dense_inside",
+    "dense_looked",
+    "dense_model",
+    "dense_findings",
     "detections",
     "detector",
     "occlusion_map",
@@ -378,6 +383,60 @@ def roads(
         lambda progress, on_wait: faithfulness_cache.make_roads(
             name, weights, image, target, maps, occluded, progress, on_wait
         ),
+    )
+
+
+def dense_model(choices: Choices, spec: bv.DenseSpec) -> bv.DenseModel:
+    """The detector or segmenter ``spec`` with the sidebar's weights, held once per process (its trained
+    weights already in the torch cache); the place in the queue shown meanwhile.
+
+    Raises:
+        WeightsError: pretrained weights that are not on this computer.
+    """
+    return _queued(
+        f"Loading {spec.full_title} ({choices.weights})…",
+        lambda on_wait: dense_cache.dense_model(spec.name, choices.weights, on_wait=on_wait),
+    )
+
+
+def dense_findings(choices: Choices, spec: bv.DenseSpec) -> bv.DenseResult:
+    """What ``spec`` finds on the chosen picture, every object from ``dense_cache.SCORE_FLOOR`` up (cached
+    for every session)."""
+    return _queued(
+        f"{spec.full_title} is looking at the picture…",
+        lambda on_wait: dense_cache.found_objects(spec.name, choices.weights, choices.image, on_wait=on_wait),
+    )
+
+
+def dense_inside(choices: Choices, spec: bv.DenseSpec) -> dense_cache.StageMaps:
+    """The stage maps of the backbone inside ``spec`` on the chosen picture (cached for every session)."""
+    return _queued(
+        f"Reading {spec.title}'s backbone…",
+        lambda on_wait: dense_cache.backbone_maps(spec.name, choices.weights, choices.image, on_wait=on_wait),
+    )
+
+
+def dense_looked(choices: Choices, spec: bv.DenseSpec, source: str) -> bv.LookedMaps:
+    """Where ``spec`` looked on the chosen picture, from the maps ``source`` names (cached for every
+    session)."""
+    return _queued(
+        f"Finding where {spec.title} looked…",
+        lambda on_wait: dense_cache.looked_maps(
+            spec.name, choices.weights, choices.image, source, on_wait=on_wait
+        ),
+    )
+
+
+def dense_comparison(choices: Choices, spec: bv.DenseSpec) -> bv.BackboneComparison:
+    """``spec``'s backbone compared with the classifier's over the sample pictures: made now (tens of
+    seconds) unless any session made it already.
+
+    Raises:
+        WeightsError: no classifier weights here and none to fetch.
+    """
+    return _queued(
+        f"Comparing the backbones on {dense_cache.sample_count()} pictures…",
+        lambda on_wait: dense_cache.make_comparison(spec.name, choices.weights, on_wait=on_wait),
     )
 
 

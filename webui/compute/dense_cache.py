@@ -3,10 +3,12 @@ on a picture, its backbone's maps, and its backbone compared with the classifier
 
 * the model: a dense model adds up to ~0.9 GB, so the process keeps AT MOST ONE (:data:`MAX_DENSE_MODELS`);
   asking for another drops the first before the new one is built (a session still running the old one
-  keeps its own reference until it is done). Weights are fetched beforehand by :func:`fetch_weights`, with
-  the page's progress bar, never inside a cached function.
+  keeps its own reference until it is done). Weights are fetched beforehand by the page, with its progress
+  bar (:func:`webui.shell.weights_ui.download_with_progress`), never inside a cached function.
 * what it finds: keyed by (model, weights, sha256 of the picture), kept from :data:`SCORE_FLOOR` up, so the
   page's threshold slider only filters what is kept (moving it runs nothing).
+* where it looked: one map per picture and choice of maps (:func:`looked_maps`), made for the best
+  :data:`LOOKED_REGIONS` objects from :data:`SCORE_FLOOR` up, so the slider again only filters.
 * its backbone's maps: the channel mean of each stage (h, w), not the maps themselves (tens of MB at a
   detector's input size).
 * the comparison with the classifier (linear CKA over the sample pictures): tens of seconds, so it runs
@@ -20,17 +22,17 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz.core.lru import LRU
 from backbone_viz.files import weights as weights_mod
-from webui.compute.caches import cached_picture, in_turn
+from webui.compute.caches import cached_picture, in_turn, kept_in_turn
 from webui.compute.turns import WaitCallback
 from webui.shell.state import ImageChoice, samples
 
@@ -40,13 +42,15 @@ MAX_DENSE_MODELS = 1
 MAX_RESULTS = 16
 MAX_STAGE_MAPS = 16
 MAX_COMPARISONS = 8
+#: Maps of where a model looked kept (two maps at most 512 px a side, and a map per class of a segmenter).
+MAX_LOOKED = 8
+#: The best objects (or a segmenter's largest classes) a map of where it looked is made for.
+LOOKED_REGIONS = 8
 #: Objects are kept from this score up; the page's slider chooses among them.
 SCORE_FLOOR = 0.05
 #: The shorter side the backbones are compared at: they are fully convolutional, and 224 px keeps a
 #: ResNet comparison over the sample pictures to tens of seconds on one CPU thread.
 COMPARE_SIZE = 224
-
-Progress = Callable[[int, int | None], object]
 
 
 class _OneModel:
@@ -82,15 +86,6 @@ def weights_here(spec: bv.DenseSpec) -> bool:
     return weights_mod.cached_path(spec.weights_file) is not None
 
 
-def fetch_weights(spec: bv.DenseSpec, progress: Progress | None = None) -> None:
-    """Downloads the trained weights into the torch cache (mirror first when one is set), SHA-256 checked.
-
-    Raises:
-        WeightsError: offline, the mirror unreachable, a damaged file; the message names file and size.
-    """
-    weights_mod.ensure(spec.weights_file, progress=progress)
-
-
 def dense_model(name: str, weights: str, *, on_wait: WaitCallback | None = None) -> bv.DenseModel:
     """The shared dense model (built, and its weights read from the torch cache, on first use).
 
@@ -113,14 +108,35 @@ def found_objects(
 ) -> bv.DenseResult:
     """What the model finds on the picture, every object from :data:`SCORE_FLOOR` up (shared by every
     session: a second look, or a moved slider, runs nothing)."""
-    key = (name, weights, image.sha256)
-    ready = _results().get(key)
-    if ready is not None:
-        return ready
-    dense = dense_model(name, weights, on_wait=on_wait)
-    picture = cached_picture(image.sha256, image.data)
-    made = in_turn(None, on_wait, lambda: bv.detect_objects(dense, picture, threshold=SCORE_FLOOR))
-    return _results().put(key, made)
+    return kept_in_turn(
+        _results(),
+        (name, weights, image.sha256),
+        on_wait,
+        inputs=lambda: (dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data)),
+        make=lambda given: bv.detect_objects(*given, threshold=SCORE_FLOOR),
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def _looked() -> LRU[tuple[str, str, str, str], bv.LookedMaps]:
+    return LRU(MAX_LOOKED)
+
+
+def looked_maps(
+    name: str, weights: str, image: ImageChoice, source: str, *, on_wait: WaitCallback | None = None
+) -> bv.LookedMaps:
+    """Where the model looked on the picture, from the maps ``source`` names (a key of
+    :func:`backbone_viz.look_sources`), for its best :data:`LOOKED_REGIONS` objects from
+    :data:`SCORE_FLOOR` up (shared by every session)."""
+
+    def inputs() -> tuple[bv.DenseModel, Image.Image, bv.DenseResult]:
+        result = found_objects(name, weights, image, on_wait=on_wait)
+        return dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data), result
+
+    def make(given: tuple[bv.DenseModel, Image.Image, bv.DenseResult]) -> bv.LookedMaps:
+        return bv.where_it_looked(*given, source=source, threshold=SCORE_FLOOR, max_regions=LOOKED_REGIONS)
+
+    return kept_in_turn(_looked(), (name, weights, image.sha256, source), on_wait, inputs=inputs, make=make)
 
 
 @dataclass(frozen=True)
@@ -162,14 +178,9 @@ def backbone_maps(
     name: str, weights: str, image: ImageChoice, *, on_wait: WaitCallback | None = None
 ) -> StageMaps:
     """The dense model's own backbone maps on the picture, each stage as its channel mean (shared)."""
-    key = (name, weights, image.sha256)
-    ready = _stage_maps().get(key)
-    if ready is not None:
-        return ready
-    dense = dense_model(name, weights, on_wait=on_wait)
-    picture = cached_picture(image.sha256, image.data)
 
-    def make() -> StageMaps:
+    def make(given: tuple[bv.DenseModel, Image.Image]) -> StageMaps:
+        dense, picture = given
         start = time.perf_counter()
         maps = bv.dense_stage_maps(dense, picture)
         seconds = time.perf_counter() - start
@@ -182,7 +193,13 @@ def backbone_maps(
         )
         return StageMaps(stages, size, seconds)
 
-    return _stage_maps().put(key, in_turn(None, on_wait, make))
+    return kept_in_turn(
+        _stage_maps(),
+        (name, weights, image.sha256),
+        on_wait,
+        inputs=lambda: (dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data)),
+        make=make,
+    )
 
 
 # ------------------------------------------------------------------------------------------ comparison
@@ -227,14 +244,15 @@ def make_comparison(name: str, weights: str, *, on_wait: WaitCallback | None = N
         WeightsError: no classifier weights here and none to fetch (the message names the file).
     """
     spec = bv.get_dense_spec(name)
-    key = (name, weights, comparison_classifier(spec))
-    ready = _comparisons().get(key)
-    if ready is not None:
-        return ready
-    dense = dense_model(name, weights, on_wait=on_wait)
-    pictures = [bv.load_image(sample.path.read_bytes()) for sample in samples()]
 
-    def make() -> bv.BackboneComparison:
-        return bv.compare_backbones(dense, pictures, size=COMPARE_SIZE)
+    def inputs() -> tuple[bv.DenseModel, list[Image.Image]]:
+        pictures = [bv.load_image(sample.path.read_bytes()) for sample in samples()]
+        return dense_model(name, weights, on_wait=on_wait), pictures
 
-    return _comparisons().put(key, in_turn(None, on_wait, make))
+    return kept_in_turn(
+        _comparisons(),
+        (name, weights, comparison_classifier(spec)),
+        on_wait,
+        inputs=inputs,
+        make=lambda given: bv.compare_backbones(*given, size=COMPARE_SIZE),
+    )

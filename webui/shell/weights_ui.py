@@ -33,14 +33,14 @@ def weights_size(spec: bv.BackboneSpec) -> str:
     return weights_mod.describe_size(path.stat().st_size) if path is not None else "unknown size"
 
 
-def _download_with_progress(spec: bv.BackboneSpec) -> None:
-    """Fetches missing pretrained weights into the torch cache, showing a progress bar.
+def download_with_progress(file: weights_mod.WeightsFile, what: str) -> None:
+    """Fetches a weights file into the torch cache (the mirror first when one is set, SHA-256 checked),
+    showing a progress bar that says ``what`` is downloading and how big it is.
 
     Raises:
         WeightsError: offline, mirror unreachable, damaged download...
     """
-    size = weights_size(spec)
-    text = f"Downloading the pretrained weights of {spec.title} ({size}), once for everyone…"
+    text = f"Downloading {what} ({weights_mod.describe_size(file.size_bytes)}), once for everyone…"
     bar = st.progress(0.0, text=text)
     shown = [-1]
 
@@ -52,7 +52,7 @@ def _download_with_progress(spec: bv.BackboneSpec) -> None:
             bar.progress(fraction, text=f"{text} {weights_mod.describe_size(done)}")
 
     try:
-        weights_mod.ensure(spec.weights_file, progress=progress)
+        weights_mod.ensure(file, progress=progress)
     finally:
         bar.empty()
 
@@ -81,7 +81,7 @@ def load(
     spec = bv.get_spec(name)
     try:
         if weights == "pretrained" and weights_status(spec) == "download needed":
-            _download_with_progress(spec)
+            download_with_progress(spec.weights_file, f"the pretrained weights of {spec.title}")
         with st.spinner(f"Loading {spec.title} ({weights})…"):
             return cached_backbone(name, weights)
     except bv.WeightsError as error:

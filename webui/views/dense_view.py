@@ -16,7 +16,7 @@ from backbone_viz.files.sizes import describe_size
 from webui.compute import dense_cache
 from webui.shell import projector
 from webui.shell.state import WEIGHTS, Choices, persistent, set_backbone, set_choice
-from webui.shell.weights_ui import weights_status
+from webui.shell.weights_ui import download_with_progress, weights_status
 from webui.views import widgets
 
 #: Colours of the classes drawn (by class index, cycled).
@@ -29,7 +29,8 @@ DRAWN_WIDTH = 640
 NOT_CLASSES = ("__background__", "N/A")
 
 
-def _colour(index: int) -> tuple[int, int, int]:
+def colour(index: int) -> tuple[int, int, int]:
+    """The colour of class ``index``."""
     return PALETTE[index % len(PALETTE)]
 
 
@@ -103,26 +104,13 @@ def pick_model(choices: Choices, specs: Sequence[bv.DenseSpec]) -> bv.DenseSpec:
 
 def _download(spec: bv.DenseSpec) -> bool:
     """Downloads the trained weights with a progress bar; on failure explains and returns False."""
-    wf = spec.weights_file
-    text = f"Downloading {wf.filename} ({describe_size(wf.size_bytes)}), once for everyone…"
-    bar = st.progress(0.0, text=text)
-    shown = [-1]
-
-    def progress(done: int, total: int | None) -> None:
-        fraction = min(done / total, 1.0) if total else 0.0
-        if int(fraction * 100) != shown[0]:
-            shown[0] = int(fraction * 100)
-            bar.progress(fraction, text=f"{text} {describe_size(done)}")
-
     try:
-        dense_cache.fetch_weights(spec, progress)
+        download_with_progress(spec.weights_file, spec.weights_file.filename)
     except bv.WeightsError as error:
         st.error(
             f"**The download did not work.** {error.message}\n\n{error.hint}", icon=":material/cloud_off:"
         )
         return False
-    finally:
-        bar.empty()
     return True
 
 
@@ -188,10 +176,7 @@ def weights_ready(choices: Choices, spec: bv.DenseSpec) -> bool:
 def model_or_stop(choices: Choices, spec: bv.DenseSpec) -> bv.DenseModel:
     """The loaded model; on failure the page explains and stops."""
     try:
-        return webui._queued(
-            f"Loading {spec.full_title} ({choices.weights})…",
-            lambda on_wait: dense_cache.dense_model(spec.name, choices.weights, on_wait=on_wait),
-        )
+        return webui.dense_model(choices, spec)
     except bv.BackboneVizError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         st.stop()
@@ -217,50 +202,66 @@ def drawn(image: Image.Image, result: bv.DenseResult, threshold: float) -> Image
     size = picture.size
     if result.class_map is not None:
         small = np.asarray(Image.fromarray(result.class_map).resize(size, Image.Resampling.NEAREST))
-        tint = np.array([_colour(i) for i in range(len(result.categories))], np.float32)
+        tint = np.array([colour(i) for i in range(len(result.categories))], np.float32)
         shown = small > 0
         base[shown] = 0.45 * base[shown] + 0.55 * tint[small[shown]]
     keep = [i for i, s in enumerate(result.scores) if s >= threshold]
     if result.masks is not None:
         for i in keep:
             mask = np.asarray(Image.fromarray(result.masks[i]).resize(size, Image.Resampling.NEAREST))
-            base[mask] = 0.5 * base[mask] + 0.5 * np.array(_colour(int(result.label_ids[i])), np.float32)
+            base[mask] = 0.5 * base[mask] + 0.5 * np.array(colour(int(result.label_ids[i])), np.float32)
     out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(out)
+    draw_boxes(
+        out,
+        [tuple(float(v) * scale for v in result.boxes[i]) for i in keep],
+        [f"{result.labels[i]} {result.scores[i]:.0%}" for i in keep],
+        [colour(int(result.label_ids[i])) for i in keep],
+    )
+    return out
+
+
+def draw_boxes(
+    image: Image.Image,
+    boxes: Sequence[Sequence[float]],
+    texts: Sequence[str],
+    colours: Sequence[tuple[int, int, int]],
+) -> None:
+    """Draws each box (``x0, y0, x1, y1`` in ``image``'s pixels) on ``image`` in place, its text on a tab of
+    its colour above it (inside it at the top edge)."""
+    draw = ImageDraw.Draw(image)
     font = render.font(16, bold=True)
-    for i in keep:
-        colour = _colour(int(result.label_ids[i]))
-        x0, y0, x1, y1 = (float(v) * scale for v in result.boxes[i])
-        draw.rectangle([x0, y0, x1, y1], outline=colour, width=3)
-        text = f"{result.labels[i]} {result.scores[i]:.0%}"
+    for (x0, y0, x1, y1), text, tint in zip(boxes, texts, colours, strict=True):
+        draw.rectangle([x0, y0, x1, y1], outline=tint, width=3)
         left, top, right, bottom = draw.textbbox((x0, y0), text, font=font)
         ty = y0 - (bottom - top) - 4 if y0 - (bottom - top) - 4 >= 0 else y0
-        draw.rectangle([x0, ty, x0 + (right - left) + 6, ty + (bottom - top) + 4], fill=colour)
+        draw.rectangle([x0, ty, x0 + (right - left) + 6, ty + (bottom - top) + 4], fill=tint)
         draw.text((x0 + 3, ty + 1 - (top - y0)), text, fill=(0, 0, 0), font=font)
-    return out
 
 
 #: The tallest the drawn picture is shown, in px, so that it fits the first screen of a projector.
 SHOWN_HEIGHT = 380
 
 
-def _shown_width(picture: Image.Image) -> int:
+def shown_width(picture: Image.Image) -> int:
+    """The width a picture is shown at: at most :data:`DRAWN_WIDTH`, at most :data:`SHOWN_HEIGHT` tall."""
     return max(200, min(DRAWN_WIDTH, round(SHOWN_HEIGHT * picture.width / picture.height)))
 
 
-def findings(choices: Choices, spec: bv.DenseSpec, picture: Image.Image) -> None:
-    """What the trained model finds on the picture: the drawn picture beside the list or legend."""
-    result = webui._queued(
-        f"{spec.full_title} is looking at the picture…",
-        lambda on_wait: dense_cache.found_objects(spec.name, choices.weights, choices.image, on_wait=on_wait),
-    )
+def findings(choices: Choices, spec: bv.DenseSpec, picture: Image.Image) -> float | None:
+    """What the trained model finds on the picture: the drawn picture beside the list or legend.
+
+    Returns:
+        The score an object needs to be shown (the learner's slider), or None for a semantic segmenter.
+    """
+    result = webui.dense_findings(choices, spec)
     left, right = st.columns([3, 2])
+    threshold: float | None = None
     if spec.kind == "semantic segmenter":
-        left.image(widgets.shown(drawn(picture, result, 1.0), photo=True), width=_shown_width(picture))
+        left.image(widgets.shown(drawn(picture, result, 1.0), photo=True), width=shown_width(picture))
         right.markdown(f"**Each pixel's class** ({spec.label_set}'s {class_count(spec)} and background)")
         right.markdown(
             "\n".join(
-                f"- <span style='color:rgb{_colour(i)}'>■</span> **{name}**: {share:.0%} of the picture"
+                f"- <span style='color:rgb{colour(i)}'>■</span> **{name}**: {share:.0%} of the picture"
                 for i, name, share in result.legend
             ),
             unsafe_allow_html=True,
@@ -274,7 +275,7 @@ def findings(choices: Choices, spec: bv.DenseSpec, picture: Image.Image) -> None
             **persistent("dense.threshold", 0.5),
         )
         kept = [i for i, s in enumerate(result.scores) if s >= threshold]
-        left.image(widgets.shown(drawn(picture, result, threshold), photo=True), width=_shown_width(picture))
+        left.image(widgets.shown(drawn(picture, result, threshold), photo=True), width=shown_width(picture))
         if kept:
             by_label: dict[str, list[float]] = {}
             for i in kept:  # best first, so each label's first score is its best
@@ -296,6 +297,7 @@ def findings(choices: Choices, spec: bv.DenseSpec, picture: Image.Image) -> None
         f"{spec.title} read the picture at {result.input_size[1]} × {result.input_size[0]} px; "
         f"{result.ms / 1000:.1f} s on this server."
     )
+    return threshold
 
 
 def untrained_note(spec: bv.DenseSpec) -> None:
@@ -324,10 +326,7 @@ def stages_text(indices: Sequence[int]) -> str:
 
 def stage_maps(choices: Choices, spec: bv.DenseSpec) -> dense_cache.StageMaps:
     """The model's own backbone maps on the chosen picture (shared; the place in the queue shown)."""
-    return webui._queued(
-        f"Reading {spec.title}'s backbone…",
-        lambda on_wait: dense_cache.backbone_maps(spec.name, choices.weights, choices.image, on_wait=on_wait),
-    )
+    return webui.dense_inside(choices, spec)
 
 
 def _map_picture(mean: np.ndarray, width: int) -> Image.Image:
@@ -443,10 +442,7 @@ def comparison_section(
         if not st.button("Measure how much each stage changed", key=f"dense.compare.{spec.name}"):
             return
         try:
-            ready = webui._queued(
-                f"Comparing the backbones on {n} pictures…",
-                lambda on_wait: dense_cache.make_comparison(spec.name, choices.weights, on_wait=on_wait),
-            )
+            ready = webui.dense_comparison(choices, spec)
         except bv.WeightsError as error:
             st.error(f"{error.message}\n\n{error.hint}", icon=":material/cloud_off:")
             return
