@@ -23,6 +23,7 @@ from PIL import Image
 from torch import nn
 
 from backbone_viz.core.checkpoints import read_checkpoint
+from backbone_viz.core.runs import runs_model
 from backbone_viz.core.specs import BackboneSpec, StageSpec
 from backbone_viz.dense.cka import linear_cka
 from backbone_viz.dense.models import UNTRAINED_SEED, DenseModel, model_input
@@ -76,6 +77,7 @@ def _dense_modules(dense: DenseModel) -> list[tuple[str, nn.Module]]:
     return [(c, dense.model.get_submodule(d)) for c, d in dense.spec.trunk]
 
 
+@runs_model
 def dense_stage_maps(dense: DenseModel, image: Image.Image) -> dict[str, np.ndarray]:
     """The dense model's own backbone maps at each stage of the classifier's spec, on its own input.
 
@@ -353,6 +355,7 @@ def default_classifier(
     return classifier_trunk(spec, "start", progress=progress)
 
 
+@runs_model
 def compare_backbones(
     dense: DenseModel,
     images: Sequence[Image.Image],

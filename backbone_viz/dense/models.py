@@ -24,6 +24,7 @@ from torch import nn
 
 from backbone_viz.core.checkpoints import check_fit, read_checkpoint
 from backbone_viz.core.device import resolve_device, use_full_float32
+from backbone_viz.core.runs import runs_model
 from backbone_viz.dense.specs import DenseKind, DenseSpec, get_dense_spec
 from backbone_viz.errors import WeightsError
 from backbone_viz.files import weights as weights_mod
@@ -270,6 +271,7 @@ def _normalise(dense: DenseModel, x: torch.Tensor) -> torch.Tensor:
     return TF.normalize(x, mean=list(t.mean), std=list(t.std)).unsqueeze(0)
 
 
+@runs_model
 def detect_objects(dense: DenseModel, image: Image.Image, *, threshold: float = 0.5) -> DenseResult:
     """Runs a detector or segmenter on one picture.
 
