@@ -6,7 +6,7 @@ import streamlit as st
 import backbone_viz as bv
 import webui
 from webui.compute import caches
-from webui.views import dense_view, widgets
+from webui.views import dense_looked, dense_view, widgets
 
 choices = webui.page_setup()
 
@@ -14,8 +14,8 @@ st.title("Real detectors and segmenters on your backbone")
 widgets.explain(
     "Real detectors and segmenters are built on the same backbones as the classifiers: the backbone turns "
     "the picture into maps, a **neck** gathers some of them, and new heads draw boxes or colour pixels. "
-    "Notice which stages the neck reads, and, with trained weights, which stages detection training kept "
-    "as they were and how much it changed the others."
+    "Notice which stages the neck reads, and, with trained weights, where it looked inside each box, which "
+    "stages detection training kept as they were and how much it changed the others."
 )
 
 specs = bv.list_dense(backbone=choices.backbone)
@@ -30,7 +30,9 @@ if not dense_view.weights_ready(choices, spec):
 dense = dense_view.model_or_stop(choices, spec)
 picture = caches.cached_picture(choices.image.sha256, choices.image.data)
 if dense.trained:
-    dense_view.findings(choices, spec, picture)
+    threshold = dense_view.findings(choices, spec, picture)
+    st.subheader(f"Where did {spec.title} look?")
+    dense_looked.looked_section(choices, spec, picture, threshold)
 else:
     dense_view.untrained_note(spec)
 

@@ -177,6 +177,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "dense_stage_maps",
         "frozen_stages",
     ),
+    "dense.looked": (
+        "LookSource",
+        "LookedMaps",
+        "LookedRegion",
+        "look_sources",
+        "renormalise_in_boxes",
+        "where_it_looked",
+    ),
     "dense.models": (
         "DenseModel",
         "DenseResult",

@@ -622,6 +622,21 @@ def test_analyze_with_a_detector_prints_and_draws(
         assert drawn.size == original.size
 
 
+def test_analyze_with_a_detector_writes_where_it_looked(
+    served: tuple[dense_specs.DenseSpec, WeightsServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backbone_viz.cli import main
+
+    out = tmp_path / "looked.png"
+    image = ROOT / "assets" / "samples" / "cat.jpg"
+    assert main(["analyze", str(image), "--detector", "test_fcos", "--threshold", "0", "--looked", str(out)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"EigenCAM from the 5 maps the heads read, together written to {out}. EigenCAM needs")
+    with Image.open(out) as looked, Image.open(image) as original:
+        scale = min(1.0, 512 / max(original.size))
+        assert looked.size == (round(original.width * scale), round(original.height * scale))
+
+
 def test_analyze_with_an_untrained_segmenter_says_it_is_noise(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,10 +13,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from backbone_viz.cli.progress import progress_printer
 from backbone_viz.core.device import DEVICE_HELP
 from backbone_viz.errors import BackboneVizError
+
+if TYPE_CHECKING:  # torch stays out of ``--help``
+    from PIL import Image
+
+    from backbone_viz.dense.models import DenseModel, DenseResult
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -93,7 +99,25 @@ def _analyze_dense(args: argparse.Namespace) -> int:
     if args.out:
         draw_result(image, result).save(args.out)
         print(f"Picture written to {args.out}", file=sys.stderr if args.json else sys.stdout)
+    if args.looked:
+        _write_looked(dense, image, result, args.looked, sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _write_looked(
+    dense: DenseModel, image: Image.Image, result: DenseResult, out: str, stream: TextIO
+) -> None:
+    """Writes where the dense model looked: the map inside its boxes (a segmenter's largest class's map)
+    over the picture, and says how it was made."""
+    from backbone_viz.dense.looked import where_it_looked
+    from backbone_viz.render import overlay
+
+    looked = where_it_looked(dense, image, result, threshold=result.threshold)
+    height, width = looked.whole.shape
+    small = image.convert("RGB").resize((width, height))
+    heat = looked.in_boxes if looked.method == "EigenCAM" else looked.whole
+    overlay(small, heat, alpha=0.5, vmin=0.0, vmax=1.0).save(out)
+    print(f"{looked.method} from {looked.source.title} written to {out}. {looked.why}", file=stream)
 
 
 def _atlas(args: argparse.Namespace) -> int:
@@ -146,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument(
         "--threshold", type=float, default=0.5, help="with --detector: the score a box needs (default: 0.5)"
+    )
+    analyze.add_argument(
+        "--looked",
+        default=None,
+        metavar="PNG",
+        help="with --detector: write where it looked (EigenCAM rescaled inside each box; a segmenter's "
+        "Grad-CAM of its largest class)",
     )
     analyze.set_defaults(func=_analyze)
     atlas = sub.add_parser("atlas", help="feature visualizations of the top channels of each stage")

@@ -32,6 +32,7 @@ from backbone_viz.files.sizes import describe_size
 from backbone_viz.files.weights import ProgressCallback
 
 __all__ = [
+    "PALETTE",
     "DenseModel",
     "DenseResult",
     "detect_objects",
@@ -351,14 +352,14 @@ def draw_result(
     Args:
         image: the picture ``result`` was computed on.
         result: from :func:`detect_objects`.
-        palette: RGB colours, one per class index (cycled); default a fixed set of 10.
+        palette: RGB colours, one per class index (cycled); default :data:`PALETTE`.
 
     Returns:
         A new RGB image of the picture's size.
     """
     from PIL import ImageDraw
 
-    colours = list(palette or _PALETTE)
+    colours = list(palette or PALETTE)
     base = np.asarray(image.convert("RGB"), dtype=np.float32)
     if result.class_map is not None:
         tint = np.array([colours[i % len(colours)] for i in range(len(result.categories))], np.float32)
@@ -379,7 +380,11 @@ def draw_result(
     return out
 
 
-_PALETTE = (
+#: Colours of the classes drawn, by class index (cycled): 20 that are told apart easily (Trubetskoy's list),
+#: so that VOC's 20 classes never share one.
+PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+    (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
 )  # fmt: skip

@@ -88,6 +88,9 @@ class DenseSpec:
         bn_eps: the batch-norm epsilon torchvision sets when it loads these weights (``overwrite_eps``), or
             ``None`` to keep the default.
         input_size: the shorter side, in pixels, of the picture the model sees (SSD: the fixed square side).
+        neck_maps: ``(output name, title, stride)`` of each map the neck hands the heads (the outputs of
+            the model's ``backbone`` module), fine to coarse; empty for a semantic segmenter.
+        neck_grid: the output on whose grid the neck's maps are taken together, for one map of all of them.
     """
 
     name: str
@@ -112,6 +115,8 @@ class DenseSpec:
     start_weights: str
     bn_eps: float | None
     input_size: int
+    neck_maps: tuple[tuple[str, str, int], ...] = ()
+    neck_grid: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in DENSE_KINDS:
@@ -122,6 +127,10 @@ class DenseSpec:
         missing = [n for n in self.neck_inputs if n not in names]
         if missing:
             raise ValueError(f"{self.name}: neck inputs {missing} are not in its trunk")
+        if (self.kind == "semantic segmenter") != (not self.neck_maps):
+            raise ValueError(f"{self.name}: a detector lists its neck's maps, a semantic segmenter none")
+        if self.neck_maps and self.neck_grid not in {n for n, _, _ in self.neck_maps}:
+            raise ValueError(f"{self.name}: neck grid {self.neck_grid!r} is not one of its neck's maps")
 
     @property
     def start_file(self) -> WeightsFile:
@@ -237,9 +246,24 @@ _DETECTOR_SIZE = 512
 _DETECTOR_KWARGS = (("min_size", _DETECTOR_SIZE), ("max_size", _DETECTOR_SIZE * 5 // 3))
 
 
+def _pyramid(names: Sequence[str], first_level: int) -> tuple[tuple[str, str, int], ...]:
+    """An FPN's maps, as torchvision's FPN names them: level k (Pk) has stride 2**k."""
+    levels = range(first_level, first_level + len(names))
+    return tuple((n, f"FPN map P{k} (stride {2**k})", 2**k) for n, k in zip(names, levels, strict=True))
+
+
+#: R-CNN's FPN: P2 to P5 from layer1 to layer4, and "pool" (P5 max-pooled, ``LastLevelMaxPool``).
+_RCNN_PYRAMID = _pyramid(("0", "1", "2", "3", "pool"), 2)
+#: RetinaNet's and FCOS's: P3 to P5 from layer2 to layer4, and two coarser levels (``LastLevelP6P7``).
+_P3P7_PYRAMID = _pyramid(("0", "1", "2", "p6", "p7"), 3)
+#: SSD300's six maps (``SSDFeatureExtractorVGG``) on its 300 x 300 input: side in cells, what makes it.
+_SSD_MAPS = ((38, "conv4_3, rescaled"), (19, "fc7"), (10, "extra block 1"), (5, "extra block 2"),
+             (3, "extra block 3"), (1, "extra block 4"))  # fmt: skip
+
+
 def _fpn_detector(
     name: str, title: str, kind: DenseKind, summary: str, paper: str, enum: str, file: WeightsFile,
-    neck_inputs: tuple[str, ...], neck: str, bn_eps: float | None,
+    neck_inputs: tuple[str, ...], neck: str, bn_eps: float | None, pyramid: tuple[tuple[str, str, int], ...],
 ) -> DenseSpec:  # fmt: skip
     return DenseSpec(
         name=name,
@@ -264,6 +288,10 @@ def _fpn_detector(
         start_weights="resnet50.IMAGENET1K_V1",
         bn_eps=bn_eps,
         input_size=_DETECTOR_SIZE,
+        neck_maps=pyramid,
+        # Stride 32 (P5): pytorch-grad-cam's tutorial uses the coarsest level (stride 64); P5 keeps twice
+        # the detail for little more work.
+        neck_grid=next(n for n, _, stride in pyramid if stride == 32),
     )
 
 
@@ -330,6 +358,13 @@ register_dense(
         start_weights="vgg16.IMAGENET1K_FEATURES",
         bn_eps=None,
         input_size=300,
+        neck_maps=tuple(
+            (str(i), f"SSD map {i + 1} · {what}, {n}×{n} (stride {round(300 / n)})", round(300 / n))
+            for i, (n, what) in enumerate(_SSD_MAPS)
+        ),
+        # fc7's 19 x 19 grid: the next, 10 x 10, is too coarse to place anything on a picture, and 38 x 38
+        # would make every map but one 4 to 1,444 times larger.
+        neck_grid="1",
     )
 )
 register_dense(
@@ -338,7 +373,7 @@ register_dense(
         "Two stages: a region proposal network suggests boxes, a second head classifies and refines each one.",
         "Ren et al., 2015", "FasterRCNN_ResNet50_FPN_Weights.COCO_V1",
         _file("fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", 159.743), _R50_NECK_ALL,
-        "a feature pyramid network (FPN) reads layer1 to layer4 (C2 to C5)", 0.0,
+        "a feature pyramid network (FPN) reads layer1 to layer4 (C2 to C5)", 0.0, _RCNN_PYRAMID,
     )
 )  # fmt: skip
 register_dense(
@@ -348,7 +383,7 @@ register_dense(
         "background.", "Lin et al., 2017", "RetinaNet_ResNet50_FPN_Weights.COCO_V1",
         _file("retinanet_resnet50_fpn_coco-eeacb38b.pth", 130.267), _R50_NECK_C3,
         "a feature pyramid network (FPN) reads layer2 to layer4 (C3 to C5) and adds two coarser levels",
-        0.0,
+        0.0, _P3P7_PYRAMID,
     )
 )  # fmt: skip
 register_dense(
@@ -358,7 +393,7 @@ register_dense(
         "sides.", "Tian et al., 2019", "FCOS_ResNet50_FPN_Weights.COCO_V1",
         _file("fcos_resnet50_fpn_coco-99b0c9b7.pth", 123.608), _R50_NECK_C3,
         "a feature pyramid network (FPN) reads layer2 to layer4 (C3 to C5) and adds two coarser levels",
-        None,
+        None, _P3P7_PYRAMID,
     )
 )  # fmt: skip
 register_dense(
@@ -367,6 +402,7 @@ register_dense(
         "Faster R-CNN with a third output: the mask of each object it boxes.", "He et al., 2017",
         "MaskRCNN_ResNet50_FPN_Weights.COCO_V1", _file("maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth", 169.84),
         _R50_NECK_ALL, "a feature pyramid network (FPN) reads layer1 to layer4 (C2 to C5)", 0.0,
+        _RCNN_PYRAMID,
     )
 )  # fmt: skip
 register_dense(

@@ -221,19 +221,38 @@ class EigenCAM(CamMethod):
     uses_gradients = False
 
     def cam(self, activations: torch.Tensor, gradients: torch.Tensor | None = None) -> torch.Tensor:
-        n, c, h, w = activations.shape
+        n, _, h, w = activations.shape
         batch = activations.detach().to("cpu", torch.float32).numpy()
         maps = np.empty((n, h, w), dtype=np.float32)
-        # One BLAS thread: OpenBLAS's threads spin-wait on busy shared cores, which made the SVDs of
-        # ResNet-50's 17 layers take 11 to 18 s instead of 0.7 s on 2 cores.
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            for i, a in enumerate(batch):
-                points = a.reshape(c, h * w).T
-                points = np.where(np.isnan(points), np.float32(0), points)  # as get_2d_projection
-                points = points - points.mean(axis=0)
-                vt = np.linalg.svd(points, full_matrices=False)[2]
-                maps[i] = (points @ vt[0]).reshape(h, w)
+        for i, a in enumerate(batch):
+            maps[i] = eigen_projection(a)
         return F.relu(torch.from_numpy(maps).to(activations.device))
+
+
+def eigen_projection(activations: np.ndarray) -> np.ndarray:
+    """EigenCAM's projection of one map's activations, before the ReLU: pytorch-grad-cam 1.5.7's
+    ``get_2d_projection`` of one item, sign included (see :class:`EigenCAM`).
+
+    Each place is a point with C coordinates; the points are centred (the mean over places is taken off
+    each channel; NaNs count as 0) and projected onto the first right singular vector of the (h*w, C)
+    matrix, the direction in which they vary most.
+
+    Args:
+        activations: (C, h, w), any float dtype (computed in float32, as pytorch-grad-cam does).
+
+    Returns:
+        (h, w) float32: each place's signed distance from the mean along that direction.
+    """
+    c, h, w = activations.shape
+    points = np.asarray(activations, dtype=np.float32).reshape(c, h * w).T
+    points = np.where(np.isnan(points), np.float32(0), points)  # as get_2d_projection
+    points = points - points.mean(axis=0)
+    # One BLAS thread: OpenBLAS's threads spin-wait on busy shared cores, which made the SVDs of
+    # ResNet-50's 17 layers take 11 to 18 s instead of 0.7 s on 2 cores.
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        vt = np.linalg.svd(points, full_matrices=False)[2]
+        projection = points @ vt[0]
+    return projection.reshape(h, w).astype(np.float32, copy=False)
 
 
 @functools.cache

@@ -31,3 +31,14 @@ def model_runs_take_a_turn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str
     watch_model_runs(monkeypatch, seen)
     yield outside
     assert not outside, f"the app ran the model outside the fair queue: {outside}"
+
+
+@pytest.fixture
+def offline(_own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch cache of the test's own and an unreachable mirror; returns the checkpoint folder
+    (made, so that a test can put files there)."""
+    from backbone_viz.files.weights import MIRROR_ENV
+
+    monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9/")
+    _own_cache.mkdir(parents=True, exist_ok=True)
+    return _own_cache

@@ -11,9 +11,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import backbone_viz as bv
-from backbone_viz.files import weights
 from backbone_viz.files.sizes import describe_size
-from tests.app.helpers import texts
+from tests.app.helpers import SAID, detectors_page, texts
 from webui.shell.state import BACKBONE, WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,30 +24,14 @@ FCOS = "fcos_resnet50_fpn"
 THRESHOLD = "Keep objects scoring at least"
 
 
-def _texts(at: AppTest) -> str:
-    return texts(at, ("markdown", "caption", "title", "subheader", "info", "warning", "error"))
 
 
-def _page(backbone: str, weights_choice: str, model: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.session_state[BACKBONE] = backbone
-    at.session_state[WEIGHTS] = weights_choice
-    if model is not None:
-        at.session_state[f"dense.model.{backbone}"] = model
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _threshold(at: AppTest):  # noqa: ANN202 - AppTest's Slider
     return next(s for s in at.slider if s.label == THRESHOLD)
 
 
-@pytest.fixture
-def offline(_own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(weights.MIRROR_ENV, "http://127.0.0.1:9/")
-    return _own_cache
 
 
 def test_a_backbone_without_models_says_which_have_them_and_offers_the_switch(offline: Path) -> None:
@@ -135,3 +118,11 @@ def test_with_a_local_checkpoint_boxes_are_shown_and_a_rerun_runs_nothing(
     assert not at.exception and calls == []
     at.run()
     assert not at.exception and calls == []
+
+
+def _texts(at: AppTest) -> str:
+    return texts(at, SAID)
+
+
+def _page(backbone: str, weights_choice: str, model: str | None = None) -> AppTest:
+    return detectors_page(backbone, weights_choice, model, timeout=TIMEOUT)

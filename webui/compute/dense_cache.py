@@ -44,8 +44,11 @@ MAX_STAGE_MAPS = 16
 MAX_COMPARISONS = 8
 #: Maps of where a model looked kept (two maps at most 512 px a side, and a map per class of a segmenter).
 MAX_LOOKED = 8
-#: The best objects (or a segmenter's largest classes) a map of where it looked is made for.
+#: The best objects a map of where a detector looked is made for.
 LOOKED_REGIONS = 8
+#: The largest classes a segmenter's maps are made for: each costs a backward pass through its head
+#: (about 3 s for DeepLabV3 on ResNet-101, one CPU thread).
+LOOKED_CLASSES = 4
 #: Objects are kept from this score up; the page's slider chooses among them.
 SCORE_FLOOR = 0.05
 #: The shorter side the backbones are compared at: they are fully convolutional, and 224 px keeps a
@@ -127,14 +130,16 @@ def looked_maps(
 ) -> bv.LookedMaps:
     """Where the model looked on the picture, from the maps ``source`` names (a key of
     :func:`backbone_viz.look_sources`), for its best :data:`LOOKED_REGIONS` objects from
-    :data:`SCORE_FLOOR` up (shared by every session)."""
+    :data:`SCORE_FLOOR` up, or a segmenter's :data:`LOOKED_CLASSES` largest classes (shared by every
+    session)."""
 
     def inputs() -> tuple[bv.DenseModel, Image.Image, bv.DenseResult]:
         result = found_objects(name, weights, image, on_wait=on_wait)
         return dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data), result
 
     def make(given: tuple[bv.DenseModel, Image.Image, bv.DenseResult]) -> bv.LookedMaps:
-        return bv.where_it_looked(*given, source=source, threshold=SCORE_FLOOR, max_regions=LOOKED_REGIONS)
+        regions = LOOKED_CLASSES if given[0].spec.kind == "semantic segmenter" else LOOKED_REGIONS
+        return bv.where_it_looked(*given, source=source, threshold=SCORE_FLOOR, max_regions=regions)
 
     return kept_in_turn(_looked(), (name, weights, image.sha256, source), on_wait, inputs=inputs, make=make)
 

@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw
 import backbone_viz as bv
 import webui
 from backbone_viz import render
+from backbone_viz.dense.models import PALETTE
+from backbone_viz.files import weights as weights_mod
 from backbone_viz.files.sizes import describe_size
 from webui.compute import dense_cache
 from webui.shell import projector
@@ -19,11 +21,6 @@ from webui.shell.state import WEIGHTS, Choices, persistent, set_backbone, set_ch
 from webui.shell.weights_ui import download_with_progress, weights_status
 from webui.views import widgets
 
-#: Colours of the classes drawn (by class index, cycled).
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
-)  # fmt: skip
 #: The width, in px, the picture with its findings is drawn at.
 DRAWN_WIDTH = 640
 NOT_CLASSES = ("__background__", "N/A")
@@ -37,6 +34,15 @@ def colour(index: int) -> tuple[int, int, int]:
 def class_count(spec: bv.DenseSpec) -> int:
     """The real classes of its head: COCO's 80 or VOC's 20 (background and unused entries left out)."""
     return sum(c not in NOT_CLASSES for c in spec.categories)
+
+
+def share_text(share: float) -> str:
+    """A share of the picture in whole percent, never rounded to 0 % or 100 % when it is neither."""
+    if 0.0 < share < 0.005:
+        return "under 1%"
+    if 0.995 <= share < 1.0:
+        return "over 99%"
+    return f"{share:.0%}"
 
 
 def what_it_shows(spec: bv.DenseSpec) -> str:
@@ -177,10 +183,30 @@ def model_or_stop(choices: Choices, spec: bv.DenseSpec) -> bv.DenseModel:
     """The loaded model; on failure the page explains and stops."""
     try:
         return webui.dense_model(choices, spec)
+    except bv.WeightsError as error:
+        if choices.weights != "pretrained":
+            st.error(f"{error.message}\n\n{error.hint}")
+            st.stop()
+        wf = spec.weights_file
+        folder = weights_mod.cache_dir()
+        st.error(
+            f"**The file {wf.filename} on this computer cannot be used:** it is damaged or it is not "
+            f"{spec.full_title}'s trained weights. {error.message}\n\n"
+            f"Delete it from {folder}, then download it again (`python -m backbone_viz weights fetch "
+            f"{spec.name}`) or copy the right file there.",
+            icon=":material/broken_image:",
+        )
+        st.button(
+            f"Use an untrained {spec.title}: its layout only",
+            key=f"dense.untrained_after_error.{spec.name}",
+            on_click=lambda: set_choice(WEIGHTS, "untrained"),
+        )
+        st.stop()
+        raise  # st.stop() raises; this line only tells type checkers so
     except bv.BackboneVizError as error:
         st.error(f"{error.message}\n\n{error.hint}")
         st.stop()
-        raise  # st.stop() raises; this line only tells type checkers so
+        raise
 
 
 # ------------------------------------------------------------------------------------------ findings
@@ -234,8 +260,11 @@ def draw_boxes(
         draw.rectangle([x0, y0, x1, y1], outline=tint, width=3)
         left, top, right, bottom = draw.textbbox((x0, y0), text, font=font)
         ty = y0 - (bottom - top) - 4 if y0 - (bottom - top) - 4 >= 0 else y0
-        draw.rectangle([x0, ty, x0 + (right - left) + 6, ty + (bottom - top) + 4], fill=tint)
-        draw.text((x0 + 3, ty + 1 - (top - y0)), text, fill=(0, 0, 0), font=font)
+        # A box at the right edge gets its tab moved left, so that its text is not cut off.
+        tx = max(0.0, min(x0, image.width - (right - left) - 6))
+        draw.rectangle([tx, ty, tx + (right - left) + 6, ty + (bottom - top) + 4], fill=tint)
+        ink = (0, 0, 0) if 0.299 * tint[0] + 0.587 * tint[1] + 0.114 * tint[2] > 110 else (255, 255, 255)
+        draw.text((tx + 3 - (left - x0), ty + 1 - (top - y0)), text, fill=ink, font=font)
 
 
 #: The tallest the drawn picture is shown, in px, so that it fits the first screen of a projector.
@@ -261,7 +290,7 @@ def findings(choices: Choices, spec: bv.DenseSpec, picture: Image.Image) -> floa
         right.markdown(f"**Each pixel's class** ({spec.label_set}'s {class_count(spec)} and background)")
         right.markdown(
             "\n".join(
-                f"- <span style='color:rgb{colour(i)}'>■</span> **{name}**: {share:.0%} of the picture"
+                f"- <span style='color:rgb{colour(i)}'>■</span> **{name}**: {share_text(share)} of the picture"
                 for i, name, share in result.legend
             ),
             unsafe_allow_html=True,
@@ -347,9 +376,13 @@ def backbone_inside(
     kept = {s.index for s in bv.frozen_stages(spec)}
     cells = st.columns(len(backbone.stages))
     for cell, stage, own in zip(cells, backbone.stages, maps.stages, strict=True):
-        # Two lines of marks in every column, blank where none, so that the maps line up.
-        neck = ":green-badge[the neck reads this]" if own.layer in spec.neck_inputs else "\u00a0"
-        frozen = ":blue-badge[training kept this stage]" if stage.index in kept else "\u00a0"
+        # Two marks in every column, so that the maps line up (a blank line would be dropped).
+        neck = ":green-badge[the neck reads this]" if own.layer in spec.neck_inputs else ":gray-badge[the neck skips this]"
+        frozen = (
+            ":blue-badge[training kept this stage]"
+            if stage.index in kept
+            else ":orange-badge[training changed this stage]"
+        )
         cell.markdown(f"**stage {stage.index}** · `{stage.last.label}`  \n{neck}  \n{frozen}")
         cell.image(widgets.shown(_map_picture(own.mean, 240)), width="stretch")
         cell.caption(f"{spec.title}: {widgets.shape_text(own.shape)}")
@@ -360,10 +393,10 @@ def backbone_inside(
     crop = backbone.preprocessing.crop
     h, w = maps.input_size
     seen = (
-        f"Top row: {spec.title}'s backbone, which reads the whole picture at about {w} × {h} px. "
+        f"Top row: {spec.title}'s backbone, which reads the whole picture as a {w} × {h} px input. "
         f"Bottom row: the {choices.weights} {backbone.title} classifier, which reads a {crop} × {crop} crop. "
         if classifier is not None
-        else f"{spec.title}'s backbone reads the whole picture at about {w} × {h} px. The {backbone.title} "
+        else f"{spec.title}'s backbone reads the whole picture as a {w} × {h} px input. The {backbone.title} "
         "classifier's pretrained weights are not on this computer, so its row is not shown. "
     )
     st.caption(
