@@ -55,6 +55,19 @@ VIEWS = {
     "heads": ("heads", "", "Backbone → heads: one backbone, many heads", 1),
     "build_head": ("build_head", "", "Build a head: segment, box, detect", 1),
     "faithfulness": ("faithfulness", "", "Which map is right? Measure it", 5),
+    "detectors": (
+        "detectors",
+        "&backbone=resnet50&weights=untrained",
+        "Real detectors and segmenters on your backbone",
+        5,
+    ),
+    # SSD's square maps, which would be taller than the first screen at their column's width.
+    "detectors vgg16": (
+        "detectors",
+        "&backbone=vgg16&weights=untrained",
+        "Real detectors and segmenters on your backbone",
+        5,
+    ),
 }
 
 

@@ -101,7 +101,10 @@ def pick_model(choices: Choices, specs: Sequence[bv.DenseSpec]) -> bv.DenseSpec:
         **persistent(f"dense.model.{choices.backbone}", names[0], options=names),
     )
     spec = by_name[name]
-    right.caption(f"**{spec.full_title}** ({spec.paper}): {spec.summary}")
+    if choices.weights == "untrained" and projector.on():  # in place of its summary: the maps need the room
+        right.caption(untrained_line(spec))
+    else:
+        right.caption(f"**{spec.full_title}** ({spec.paper}): {spec.summary}")
     return spec
 
 
@@ -142,6 +145,8 @@ def weights_ready(choices: Choices, spec: bv.DenseSpec) -> bool:
     size = describe_size(wf.size_bytes)
     here = dense_cache.weights_here(spec)
     if choices.weights == "untrained":
+        if projector.on():  # the first screen belongs to the maps; the teacher's details are off it
+            return True
         where = "are on this computer" if here else "are not on this computer"
         st.caption(
             f"Trained, {spec.title} would show {what_it_shows(spec)}. Its trained weights, {wf.filename} "
@@ -329,18 +334,26 @@ def findings(choices: Choices, spec: bv.DenseSpec, picture: Image.Image) -> floa
     return threshold
 
 
+def untrained_line(spec: bv.DenseSpec) -> str:
+    """Why an untrained model's output is not shown, in one line."""
+    output = "classes" if spec.kind == "semantic segmenter" else "boxes and classes"
+    return (
+        f":material/casino: **An untrained {spec.title} finds nothing:** its {output} would be noise, so none "
+        "are shown. Below: its layout."
+    )
+
+
 def untrained_note(spec: bv.DenseSpec) -> None:
     """Why an untrained model's output is not shown."""
+    if projector.on():  # said in one line beside the model's name (pick_model): the maps need the room
+        return
     output = "classes" if spec.kind == "semantic segmenter" else "boxes and classes"
-    if projector.on():  # the first screen belongs to the maps
-        text = f"**An untrained {spec.title} finds nothing:** its {output} would be noise, so none are shown."
-    else:
-        text = (
-            f"**An untrained {spec.title} finds nothing.** Its weights are random numbers, so any {output} it "
-            "puts out are noise, not findings: none are shown. What is real is its layout: the backbone's "
-            "stages below, and which of them its neck reads."
-        )
-    st.warning(text, icon=":material/casino:")
+    st.warning(
+        f"**An untrained {spec.title} finds nothing.** Its weights are random numbers, so any {output} it puts "
+        "out are noise, not findings: none are shown. What is real is its layout: the backbone's stages below, "
+        "and which of them its neck reads.",
+        icon=":material/casino:",
+    )
 
 
 def stages_text(indices: Sequence[int]) -> str:
@@ -356,6 +369,17 @@ def stages_text(indices: Sequence[int]) -> str:
 def stage_maps(choices: Choices, spec: bv.DenseSpec) -> dense_cache.StageMaps:
     """The model's own backbone maps on the chosen picture (shared; the place in the queue shown)."""
     return webui.dense_inside(choices, spec)
+
+
+#: The tallest a stage map is shown, in px: a row of five fits the first screen of a projector.
+MAP_HEIGHT = 150
+
+
+def _map_width(mean: np.ndarray) -> int:
+    """The width a stage map is shown at: its column's (about 230 px on a projector) unless that would
+    make it taller than :data:`MAP_HEIGHT` (SSD's square maps)."""
+    h, w = mean.shape
+    return max(100, min(240, round(MAP_HEIGHT * w / h)))
 
 
 def _map_picture(mean: np.ndarray, width: int) -> Image.Image:
@@ -376,19 +400,15 @@ def backbone_inside(
     kept = {s.index for s in bv.frozen_stages(spec)}
     cells = st.columns(len(backbone.stages))
     for cell, stage, own in zip(cells, backbone.stages, maps.stages, strict=True):
-        # Two marks in every column, so that the maps line up (a blank line would be dropped).
-        neck = ":green-badge[the neck reads this]" if own.layer in spec.neck_inputs else ":gray-badge[the neck skips this]"
-        frozen = (
-            ":blue-badge[training kept this stage]"
-            if stage.index in kept
-            else ":orange-badge[training changed this stage]"
-        )
-        cell.markdown(f"**stage {stage.index}** · `{stage.last.label}`  \n{neck}  \n{frozen}")
-        cell.image(widgets.shown(_map_picture(own.mean, 240)), width="stretch")
+        # Two short marks on one line in every column, so that the maps line up and fit the first screen.
+        neck = ":green-badge[neck reads]" if own.layer in spec.neck_inputs else ":gray-badge[neck skips]"
+        frozen = ":blue-badge[kept]" if stage.index in kept else ":orange-badge[retrained]"
+        cell.markdown(f"**stage {stage.index}** · `{stage.last.label}`  \n{neck} {frozen}")
+        cell.image(widgets.shown(_map_picture(own.mean, 240)), width=_map_width(own.mean))
         cell.caption(f"{spec.title}: {widgets.shape_text(own.shape)}")
         if classifier is not None:
             mine = classifier.activations[stage.last.name]
-            cell.image(widgets.shown(_map_picture(mine.mean(axis=0), 240)), width="stretch")
+            cell.image(widgets.shown(_map_picture(mine.mean(axis=0), 240)), width=_map_width(mine[0]))
             cell.caption(f"classifier: {widgets.shape_text(mine.shape)}")
     crop = backbone.preprocessing.crop
     h, w = maps.input_size
