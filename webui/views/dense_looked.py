@@ -14,7 +14,7 @@ from backbone_viz import render
 from webui.compute.dense_cache import LOOKED_CLASSES
 from webui.shell.state import Choices, persistent
 from webui.views import widgets
-from webui.views.dense_view import colour, draw_boxes, shown_width
+from webui.views.dense_view import colour, draw_boxes, share_text, shown_width
 
 
 def _overlay(picture: Image.Image, heat: np.ndarray) -> Image.Image:
@@ -104,4 +104,5 @@ def _per_class(looked: bv.LookedMaps, small: Image.Image) -> None:
     cells = st.columns(LOOKED_CLASSES)
     for cell, region in zip(cells, regions, strict=False):
         cell.image(widgets.shown(_overlay(small, region.heat), photo=True), width="stretch")
-        cell.caption(f"**{region.label}**: {region.score:.0%} of the picture")
+        empty = "; no feature raises its score, so its map is empty" if not region.heat.any() else ""
+        cell.caption(f"**{region.label}**: {share_text(region.score)} of the picture{empty}")
