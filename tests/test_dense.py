@@ -487,6 +487,20 @@ def test_a_checkpoint_that_does_not_fit_is_rejected_with_what_is_wrong(
         bv.load_dense("fcos_resnet50_fpn", path)
 
 
+def test_a_start_file_that_does_not_fit_names_the_keys_and_the_file_to_use(_own_cache: Path) -> None:
+    spec = bv.get_dense_spec("fcos_resnet50_fpn")
+    state = {"conv1.weight": torch.zeros(64, 3, 5, 5), "fc.weight": torch.zeros(10, 2048)}  # head: not read
+    _own_cache.mkdir(parents=True, exist_ok=True)
+    (_own_cache / spec.start_file.filename).write_bytes(_bytes(state))
+    with pytest.raises(WeightsError) as raised:
+        bv.classifier_trunk(spec, "start")
+    message = raised.value.message
+    assert message.startswith(f"{spec.start_file.filename} does not fit ResNet-50: missing: bn1.weight, ")
+    assert "wrong shape: conv1.weight (64, 3, 5, 5) (needs (64, 3, 7, 7))" in message
+    assert "fc." not in message and "not in this model" not in message
+    assert raised.value.hint == f"Use {spec.start_file.filename}."
+
+
 def test_the_comparison_with_the_start_weights(
     served: tuple[dense_specs.DenseSpec, WeightsServer], made_here: dict[str, bytes]
 ) -> None:

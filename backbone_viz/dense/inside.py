@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -22,7 +23,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
-from backbone_viz.core.checkpoints import read_checkpoint
+from backbone_viz.core.checkpoints import check_fit, read_checkpoint
 from backbone_viz.core.runs import runs_model
 from backbone_viz.core.specs import BackboneSpec, StageSpec
 from backbone_viz.dense.cka import linear_cka
@@ -260,7 +261,7 @@ def _fetch_name(spec: DenseSpec, weights: str) -> str:
     return spec.start_weights if weights == "start" else spec.backbone
 
 
-def _load_trunk(spec: DenseSpec, model: nn.Module, state: dict[str, torch.Tensor], path) -> None:
+def _load_trunk(spec: DenseSpec, model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """Loads a classifier checkpoint; every trunk weight must be there with its shape (the head may be
     anything: SSD's start file has no usable classifier)."""
     expected = model.state_dict()
@@ -268,16 +269,13 @@ def _load_trunk(spec: DenseSpec, model: nn.Module, state: dict[str, torch.Tensor
     needed = [
         k for k in expected if any(k.startswith(t) for t in trunk) and not k.endswith("num_batches_tracked")
     ]
-    missing = [k for k in needed if k not in state]
-    wrong = [k for k in needed if k in state and state[k].shape != expected[k].shape]
-    if missing or wrong:
-        raise WeightsError(
-            f"{path.name} does not fit {get_spec(spec.backbone).title}: "
-            + ", ".join(missing[:3] + wrong[:3])
-            + (" and more" if len(missing) + len(wrong) > 6 else "")
-            + ".",
-            f"Use {spec.start_file.filename}.",
-        )
+    check_fit(
+        {k: expected[k] for k in needed},
+        {k: state[k] for k in needed if k in state},  # the head's keys are not read, so never reported
+        path=path,
+        title=get_spec(spec.backbone).title,
+        hint=f"Use {spec.start_file.filename}.",
+    )
     model.load_state_dict({k: state[k] for k in needed}, strict=False)
 
 
