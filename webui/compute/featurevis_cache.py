@@ -32,7 +32,7 @@ from PIL import Image
 
 import backbone_viz as bv
 from backbone_viz.core.lru import LRU
-from webui.compute.caches import cached_activations, cached_backbone, cached_picture, in_turn
+from webui.compute.caches import cached_activations, cached_backbone, cached_picture, in_turn, kept_in_turn
 from webui.shell.state import ImageChoice, sample_choice, samples
 
 MAX_PICTURES = 128
@@ -72,14 +72,17 @@ def visual(name: str, weights: str, layer: str, channel: int) -> Visual | None:
 
 def make_visual(name: str, weights: str, layer: str, channel: int, progress: Progress) -> Visual:
     """The channel's feature visualization, made now unless it is ready (see :func:`visual`)."""
-    ready = visual(name, weights, layer, channel)
-    if ready is not None:
-        return ready
-    backbone = cached_backbone(name, weights)
-    made = in_turn(
-        None, None, lambda: bv.visualize_channel(backbone, layer, channel, progress=progress, **PICTURE)
+    atlas = shipped_atlas(name, weights)
+    shipped = atlas.entry(layer, channel) if atlas is not None else None
+    if shipped is not None:
+        return shipped
+    return kept_in_turn(
+        _pictures(),
+        (name, weights, layer, channel),
+        None,
+        inputs=lambda: cached_backbone(name, weights),
+        make=lambda backbone: bv.visualize_channel(backbone, layer, channel, progress=progress, **PICTURE),
     )
-    return _pictures().put((name, weights, layer, channel), made)
 
 
 def atlas(name: str, weights: str) -> bv.Atlas | None:
@@ -89,12 +92,16 @@ def atlas(name: str, weights: str) -> bv.Atlas | None:
 
 def make_atlas(name: str, weights: str, progress: Progress) -> bv.Atlas:
     """:func:`atlas`, made now (small) when there is none."""
-    ready = atlas(name, weights)
-    if ready is not None:
-        return ready
-    backbone = cached_backbone(name, weights)
-    made = in_turn(None, None, lambda: bv.compute_atlas(backbone, progress=progress, **SMALL_ATLAS))
-    return _atlases().put((name, weights), made)
+    shipped = shipped_atlas(name, weights)
+    if shipped is not None:
+        return shipped
+    return kept_in_turn(
+        _atlases(),
+        (name, weights),
+        None,
+        inputs=lambda: cached_backbone(name, weights),
+        make=lambda backbone: bv.compute_atlas(backbone, progress=progress, **SMALL_ATLAS),
+    )
 
 
 def _gallery_pictures() -> list[Image.Image]:
