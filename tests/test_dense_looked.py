@@ -447,15 +447,20 @@ def test_a_segmenters_grad_cam_names_its_class_and_leaves_the_model_alone(
 def test_a_segmenters_grad_cam_is_the_class_scores_gradient_at_the_layer(
     fcn: bv.DenseModel, segmented: bv.DenseResult
 ) -> None:
-    """By hand, on a copy: Grad-CAM at layer4 with the score of the cat's own pixels, as pytorch-grad-cam's
-    SemanticSegmentationTarget takes it."""
+    """By hand, on a copy: Grad-CAM at layer4 with the score of the cat's own pixels (those the result gave
+    the cat), as pytorch-grad-cam's SemanticSegmentationTarget takes it, on the picture at
+    ``GRADCAM_SCALE`` of the model's input size."""
     import copy
+
+    from backbone_viz.dense.looked import GRADCAM_SCALE
 
     picture = halves()
     with torch.inference_mode():  # a caller's inference mode does not stop the gradient
         made = bv.where_it_looked(fcn, picture, segmented)
     mine = copy.deepcopy(fcn.model)
     work, _ = _work_picture(fcn, picture)
+    size = (round(work.width * GRADCAM_SCALE), round(work.height * GRADCAM_SCALE))
+    work = work.resize(size, Image.Resampling.BILINEAR)
     from backbone_viz.dense.models import _normalise
 
     x = _normalise(fcn, TF.to_tensor(work))
@@ -463,7 +468,8 @@ def test_a_segmenters_grad_cam_is_the_class_scores_gradient_at_the_layer(
         feats = mine.backbone(x)["out"]
     feats.requires_grad_(True)
     out = F.interpolate(mine.classifier(feats), size=x.shape[-2:], mode="bilinear", align_corners=False)[0]
-    mask = (out.argmax(0) == CAT).float()
+    given = Image.fromarray(segmented.class_map).resize((x.shape[-1], x.shape[-2]), Image.Resampling.NEAREST)
+    mask = torch.from_numpy(np.asarray(given) == CAT).float()
     (out[CAT] * mask).sum().backward()
     cam = F.relu((feats.grad.mean((2, 3), keepdim=True) * feats).sum(1))[0].detach()
     # To the map's size as every map is brought there: up to the input's pixels, then down to the map's.

@@ -55,8 +55,15 @@ MAP_SIDE = 512
 
 NECK = "neck"
 
+#: A segmenter's Grad-CAM is made on the picture at this fraction of the model's own input size. The
+#: backward pass through its head at full size (520 px) added about 1.4 GB to a process (the input
+#: gradients of its dilated 3 x 3 convolutions over 2,048 channels) and took 3 to 5 s per class on one
+#: thread; a replica has 4 GB for 30 learners. The map is a heat map at stride 8 either way.
+GRADCAM_SCALE = 0.5
+
 #: The deepest stages a segmenter's Grad-CAM can be made at. Grad-CAM at a stage runs everything after it
-#: with gradients. DeepLabV3 on ResNet-101, cat photo, 4 classes, one thread: the process peaked at 1.9 GB
+#: with gradients. DeepLabV3 on ResNet-101, cat photo, 4 classes, one thread, measured at the model's full
+#: input size (GRADCAM_SCALE now shrinks what the backward pass adds): the process peaked at 1.9 GB
 #: from layer4 (the head's input), 2.4 GB from layer3, 4.6 GB from layer2 and 5.0 GB from conv1 (a class
 #: server replica has 4 GiB), and each class cost one backward pass: about 3 s from layer4, 6 s from layer3,
 #: 11 s from layer2.
@@ -395,6 +402,10 @@ def _segmenter_maps(
     modules = _dense_modules(dense)
     at = [name for name, _ in modules].index(key)
     work, _ = _work_picture(dense, image)
+    work = work.resize(
+        (max(1, round(work.width * GRADCAM_SCALE)), max(1, round(work.height * GRADCAM_SCALE))),
+        Image.Resampling.BILINEAR,
+    )
     # Out of any inference mode a caller may hold (its tensors cannot take part in autograd). The model's
     # parameters do not require grad: only the layer's output does, so the gradient is the layer's alone
     # and nothing of the shared model changes.
@@ -410,7 +421,9 @@ def _segmenter_maps(
         logits = dense.model.classifier(y)
         # As torchvision's segmentation models do: the head's map upsampled to the input.
         logits = F.interpolate(logits, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[0]
-        winners = logits.detach().argmax(0)
+        # The pixels the model gave each class on the picture it was shown (the result), at this size.
+        small = Image.fromarray(result.class_map).resize((logits.shape[2], logits.shape[1]), Image.Resampling.NEAREST)
+        winners = torch.from_numpy(np.asarray(small).astype(np.int64)).to(logits.device)
         for n, (index, _, _) in enumerate(classes):
             score = (logits[index] * (winners == index)).sum()
             (grads,) = torch.autograd.grad(score, feats, retain_graph=n < len(classes) - 1)
