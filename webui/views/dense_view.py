@@ -413,10 +413,10 @@ def backbone_inside(
     crop = backbone.preprocessing.crop
     h, w = maps.input_size
     seen = (
-        f"Top row: {spec.title}'s backbone, which reads the whole picture as a {w} × {h} px input. "
+        f"Top row: {spec.title}'s backbone, which reads the whole picture as an input of {w} × {h} px. "
         f"Bottom row: the {choices.weights} {backbone.title} classifier, which reads a {crop} × {crop} crop. "
         if classifier is not None
-        else f"{spec.title}'s backbone reads the whole picture as a {w} × {h} px input. The {backbone.title} "
+        else f"{spec.title}'s backbone reads the whole picture as an input of {w} × {h} px. The {backbone.title} "
         "classifier's pretrained weights are not on this computer, so its row is not shown. "
     )
     st.caption(
