@@ -101,6 +101,13 @@ def dense_model(name: str, weights: str, *, on_wait: WaitCallback | None = None)
     return in_turn(None, on_wait, lambda: holder.get(name, weights))
 
 
+def _model_and_picture(
+    name: str, weights: str, image: ImageChoice, on_wait: WaitCallback | None
+) -> tuple[bv.DenseModel, Image.Image]:
+    """The shared model and the decoded picture: what every result of this module is made from."""
+    return dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data)
+
+
 @st.cache_resource(show_spinner=False)
 def _results() -> LRU[tuple[str, str, str], bv.DenseResult]:
     return LRU(MAX_RESULTS)
@@ -115,7 +122,7 @@ def found_objects(
         _results(),
         (name, weights, image.sha256),
         on_wait,
-        inputs=lambda: (dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data)),
+        inputs=lambda: _model_and_picture(name, weights, image, on_wait),
         make=lambda given: bv.detect_objects(*given, threshold=SCORE_FLOOR),
     )
 
@@ -135,7 +142,7 @@ def looked_maps(
 
     def inputs() -> tuple[bv.DenseModel, Image.Image, bv.DenseResult]:
         result = found_objects(name, weights, image, on_wait=on_wait)
-        return dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data), result
+        return (*_model_and_picture(name, weights, image, on_wait), result)
 
     def make(given: tuple[bv.DenseModel, Image.Image, bv.DenseResult]) -> bv.LookedMaps:
         regions = LOOKED_CLASSES if given[0].spec.kind == "semantic segmenter" else LOOKED_REGIONS
@@ -202,7 +209,7 @@ def backbone_maps(
         _stage_maps(),
         (name, weights, image.sha256),
         on_wait,
-        inputs=lambda: (dense_model(name, weights, on_wait=on_wait), cached_picture(image.sha256, image.data)),
+        inputs=lambda: _model_and_picture(name, weights, image, on_wait),
         make=make,
     )
 
